@@ -1,0 +1,49 @@
+/// The whole of batch.yaml after validation. Immutable; a reload makes a new one.
+public struct BatchConfig: Sendable {
+    /// The file as the user named it (for messages) and its folder (relative paths start there).
+    public var path: String
+    public var directory: String
+    /// Absolute path of the state directory (history, handler state, status).
+    public var stateDirectory: String
+    public var maxConcurrentJobs: Int
+    public var shutdownGrace: Duration
+    public var http: HTTPSettings?
+    public var history: HistorySettings
+    public var logFormat: LogFormat
+    public var logLevel: LogLevel
+    /// Jobs in file order.
+    public var jobs: [JobConfig]
+
+    public func job(named name: String) -> JobConfig? {
+        jobs.first { $0.name == name }
+    }
+}
+
+public struct HTTPSettings: Sendable, Hashable {
+    public var host: String
+    public var port: Int
+    /// The environment variable holding the bearer token that unlocks POST trigger/cancel.
+    public var tokenEnv: String?
+
+    public var isLoopback: Bool {
+        host == "127.0.0.1" || host == "::1" || host == "localhost" || host.hasPrefix("127.")
+    }
+}
+
+public struct HistorySettings: Sendable, Hashable {
+    public var maxRunsPerJob: Int = 10_000
+    public var maxLogEntriesPerRun: Int = 1_000
+    public var fsync: Bool = true
+}
+
+public enum LogFormat: String, Sendable, CaseIterable {
+    case text, json
+}
+
+public enum LogLevel: String, Sendable, CaseIterable, Comparable {
+    case debug, info, warn, error
+
+    private var rank: Int { Self.allCases.firstIndex(of: self)! }
+
+    public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rank < b.rank }
+}

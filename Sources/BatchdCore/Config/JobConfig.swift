@@ -1,0 +1,78 @@
+import Foundation
+
+/// One job of batch.yaml after validation: every common setting resolved (defaults applied) and
+/// the type-specific settings held by the job's handler value.
+public struct JobConfig: Sendable {
+    public var name: String
+    public var type: String
+    public var displayName: String
+    public var enabled: Bool
+    public var schedule: Schedule?
+    /// Jobs that must each complete successfully (since this job's last run) before it runs.
+    public var after: [String]
+    public var runOnStart: Bool
+    public var catchUp: Bool
+    public var jitter: Duration
+    public var timeout: Duration
+    public var retry: RetryPolicy
+    public var priority: Int
+    public var overlap: OverlapPolicy
+    public var notify: NotifySettings?
+    /// The handler, configured with this job's own keys.
+    public var handler: any JobHandler
+    /// Where the job is declared, for messages about it.
+    public var mark: SourceMark
+
+    /// A delay in [0, jitter) that depends only on the job's name, so it is the same on every
+    /// start and on every machine, and different jobs spread out.
+    public var jitterOffset: Duration {
+        let span = jitter.milliseconds
+        guard span > 0 else { return .zero }
+        return .milliseconds(Int64(StableHash.fnv1a(name) % UInt64(span)))
+    }
+}
+
+public enum OverlapPolicy: String, Sendable, CaseIterable {
+    /// A trigger while the job runs is refused ("already running"); a due time is skipped.
+    case forbid
+    /// The job runs once more after the current run (further requests fold into that one).
+    case queue
+}
+
+/// Retries after a failed run: `maxAttempts` counts the first try; delays grow geometrically.
+public struct RetryPolicy: Sendable, Hashable {
+    public var maxAttempts: Int
+    public var initialDelay: Duration
+    public var multiplier: Double
+    public var maxDelay: Duration
+
+    public static let standard = RetryPolicy(maxAttempts: 3, initialDelay: .seconds(60), multiplier: 2, maxDelay: .seconds(3600))
+
+    /// The wait before attempt `attempt + 1`, after attempt `attempt` (1-based) failed.
+    public func delay(afterAttempt attempt: Int) -> Duration {
+        let factor = pow(multiplier, Double(max(0, attempt - 1)))
+        let milliseconds = min(Double(initialDelay.milliseconds) * factor, Double(maxDelay.milliseconds))
+        return .milliseconds(Int64(milliseconds))
+    }
+}
+
+public struct NotifySettings: Sendable, Hashable {
+    public enum Event: String, Sendable, CaseIterable {
+        case failure, recovery, success, update
+    }
+
+    public var webhook: String
+    public var on: Set<Event>
+}
+
+/// FNV-1a: a tiny hash that is the same in every process (Swift's `Hasher` is seeded per process).
+public enum StableHash {
+    public static func fnv1a(_ text: String) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        return hash
+    }
+}

@@ -1,0 +1,61 @@
+import Foundation
+
+/// The two ways batchd writes times: UTC ISO 8601 with milliseconds (history, JSON, APIs), and a
+/// wall-clock time with its UTC offset for people. Written by hand on `CivilDate` so that it costs
+/// no formatter objects and is the same on every machine.
+public enum Timestamp {
+    /// `2026-11-29T14:00:00.012Z`
+    public static func iso8601(_ date: Date) -> String {
+        let milliseconds = Int((date.timeIntervalSince1970 * 1000).rounded(.down))
+        let seconds = floorDivide(milliseconds, 1000)
+        return wallClock(seconds: seconds, separator: "T") + "." + pad(milliseconds - seconds * 1000, 3) + "Z"
+    }
+
+    /// `2026-11-30 04:00:00 +01:00` in `zone`.
+    public static func local(_ date: Date, in zone: TimeZone) -> String {
+        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
+        let offset = zone.secondsFromGMT(for: date)
+        let sign = offset < 0 ? "-" : "+"
+        let magnitude = abs(offset)
+        return wallClock(seconds: seconds + offset, separator: " ") + " \(sign)\(pad(magnitude / 3600, 2)):\(pad(magnitude % 3600 / 60, 2))"
+    }
+
+    /// Parses what `iso8601` writes (and the same without milliseconds).
+    public static func parse(_ text: String) -> Date? {
+        let bytes = Array(text.utf8)
+        guard bytes.count >= 20, bytes.last == UInt8(ascii: "Z") else { return nil }
+        func number(_ from: Int, _ count: Int) -> Int? {
+            guard from + count <= bytes.count else { return nil }
+            var value = 0
+            for byte in bytes[from..<(from + count)] {
+                guard (48...57).contains(byte) else { return nil }
+                value = value * 10 + Int(byte - 48)
+            }
+            return value
+        }
+        guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2),
+              let hour = number(11, 2), let minute = number(14, 2), let second = number(17, 2) else { return nil }
+        var milliseconds = 0
+        if bytes.count == 24, bytes[19] == UInt8(ascii: "."), let fraction = number(20, 3) {
+            milliseconds = fraction
+        } else if bytes.count != 20 {
+            return nil
+        }
+        let days = CivilDate(year: year, month: month, day: day).dayNumber
+        let total = (days * 86_400 + hour * 3600 + minute * 60 + second) * 1000 + milliseconds
+        return Date(timeIntervalSince1970: Double(total) / 1000)
+    }
+
+    private static func wallClock(seconds: Int, separator: String) -> String {
+        let days = floorDivide(seconds, 86_400)
+        let secondOfDay = seconds - days * 86_400
+        let date = CivilDate(dayNumber: days)
+        return "\(pad(date.year, 4))-\(pad(date.month, 2))-\(pad(date.day, 2))\(separator)"
+            + "\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay % 3600 / 60, 2)):\(pad(secondOfDay % 60, 2))"
+    }
+
+    private static func pad(_ value: Int, _ width: Int) -> String {
+        let text = String(value)
+        return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
+    }
+}

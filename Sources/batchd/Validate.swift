@@ -1,0 +1,15 @@
+import ArgumentParser
+
+extension Batchd {
+    struct Validate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check batch.yaml and print every problem (exit 0 valid, 1 invalid, 2 unreadable)."
+        )
+
+        @OptionGroup var options: ConfigOptions
+
+        func run() async throws {
+            _ = try options.loadOrExit()
+        }
+    }
+}
