@@ -18,6 +18,11 @@ public struct CronExpression: Sendable, Hashable {
     public struct SyntaxError: Error, Sendable, Equatable {
         public var message: String
         public var offset: Int
+
+        public init(message: String, offset: Int) {
+            self.message = message
+            self.offset = offset
+        }
     }
 
     static let descriptors: [String: String] = [

@@ -67,7 +67,8 @@ private struct TreeBuilder {
 
     private enum Frame {
         case sequence(mark: SourceMark, anchor: String?, items: [YAMLNode])
-        case mapping(mark: SourceMark, anchor: String?, pairs: [YAMLNode.Pair], pendingKey: YAMLNode?)
+        /// `merged` holds keys that came in through `<<`; a key written explicitly replaces them.
+        case mapping(mark: SourceMark, anchor: String?, pairs: [YAMLNode.Pair], pendingKey: YAMLNode?, merged: Set<String>)
     }
 
     let log: DiagnosticLog
@@ -114,7 +115,7 @@ private struct TreeBuilder {
             return .more
         case YAML_MAPPING_START_EVENT:
             guard stack.count < YAMLParser.maximumDepth else { return tooDeep(mark) }
-            stack.append(.mapping(mark: mark, anchor: anchorName(event.data.mapping_start.anchor), pairs: [], pendingKey: nil))
+            stack.append(.mapping(mark: mark, anchor: anchorName(event.data.mapping_start.anchor), pairs: [], pendingKey: nil, merged: []))
             sizes.append(1)
             return .more
         case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
@@ -122,7 +123,7 @@ private struct TreeBuilder {
             switch frame {
             case .sequence(let start, let anchor, let items):
                 return add(YAMLNode(.sequence(items), at: start), size: size, anchor: anchor, at: start)
-            case .mapping(let start, let anchor, let pairs, _):
+            case .mapping(let start, let anchor, let pairs, _, _):
                 return add(YAMLNode(.mapping(pairs), at: start), size: size, anchor: anchor, at: start)
             }
         case YAML_ALIAS_EVENT:
@@ -166,24 +167,26 @@ private struct TreeBuilder {
         case .sequence(let start, let anchorName, var items):
             items.append(node)
             stack.append(.sequence(mark: start, anchor: anchorName, items: items))
-        case .mapping(let start, let anchorName, var pairs, let pendingKey):
+        case .mapping(let start, let anchorName, var pairs, let pendingKey, var merged):
             if let key = pendingKey {
-                if let keyText = key.scalarText, keyText == "<<" {
-                    merge(node, into: &pairs, at: key.mark)
-                } else {
-                    if let keyText = key.scalarText,
-                       let first = pairs.first(where: { $0.key.scalarText == keyText }) {
-                        log.error("duplicate key '\(keyText)' (first at line \(first.key.mark.line))", at: key.mark)
+                let keyText = key.scalarText ?? ""
+                if keyText == "<<" {
+                    merged.formUnion(merge(node, into: &pairs, at: key.mark))
+                } else if let index = pairs.firstIndex(where: { $0.key.scalarText == keyText }) {
+                    if merged.remove(keyText) != nil {
+                        pairs[index] = YAMLNode.Pair(key: key, value: node)
                     } else {
-                        pairs.append(YAMLNode.Pair(key: key, value: node))
+                        log.error("duplicate key '\(keyText)' (first at line \(pairs[index].key.mark.line))", at: key.mark)
                     }
+                } else {
+                    pairs.append(YAMLNode.Pair(key: key, value: node))
                 }
-                stack.append(.mapping(mark: start, anchor: anchorName, pairs: pairs, pendingKey: nil))
+                stack.append(.mapping(mark: start, anchor: anchorName, pairs: pairs, pendingKey: nil, merged: merged))
             } else {
                 if key(isAcceptable: node) == false {
                     log.error("mapping keys must be plain strings, not \(node.kindDescription)", at: node.mark)
                 }
-                stack.append(.mapping(mark: start, anchor: anchorName, pairs: pairs, pendingKey: node))
+                stack.append(.mapping(mark: start, anchor: anchorName, pairs: pairs, pendingKey: node, merged: merged))
             }
         }
         return .more
@@ -195,14 +198,16 @@ private struct TreeBuilder {
     }
 
     /// YAML merge keys (`<<: *defaults`): keys already present win, as the merge-key spec says.
-    private func merge(_ source: YAMLNode, into pairs: inout [YAMLNode.Pair], at mark: SourceMark) {
+    /// Returns the keys it added, which keys written later in the mapping may replace.
+    private func merge(_ source: YAMLNode, into pairs: inout [YAMLNode.Pair], at mark: SourceMark) -> Set<String> {
         let sources: [YAMLNode]
+        var added = Set<String>()
         switch source.content {
         case .mapping: sources = [source]
         case .sequence(let items): sources = items
         case .scalar:
             log.error("a merge key '<<' takes a mapping or a list of mappings, not \(source.kindDescription)", at: mark)
-            return
+            return added
         }
         for item in sources {
             guard case .mapping(let extra) = item.content else {
@@ -211,8 +216,10 @@ private struct TreeBuilder {
             }
             for pair in extra where !pairs.contains(where: { $0.key.scalarText == pair.key.scalarText }) {
                 pairs.append(pair)
+                pair.key.scalarText.map { _ = added.insert($0) }
             }
         }
+        return added
     }
 
     private func anchorName(_ pointer: UnsafeMutablePointer<yaml_char_t>?) -> String? {
