@@ -10,6 +10,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // The system libyaml (Debian libyaml-dev), seen through a one-line shim header.
@@ -18,8 +19,21 @@ let package = Package(
             pkgConfig: "yaml-0.1",
             providers: [.apt(["libyaml-dev"])]
         ),
-        // Configuration model, YAML loading, validation and schedules: everything that is pure data.
-        .target(name: "BatchdCore", dependencies: ["CYAML"]),
+        // The system libcurl (Debian libcurl4-openssl-dev), with non-variadic wrappers of
+        // curl_easy_setopt/getinfo that Swift can call.
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        // The few system calls Swift cannot make directly (posix_spawn with a process group,
+        // pidfd_open, prctl), each wrapped with a CBatchd_ prefix.
+        .target(name: "CBatchdSystem"),
+        // Configuration, scheduling, running jobs, history: the daemon without its front ends.
+        .target(
+            name: "BatchdCore",
+            dependencies: ["CYAML", "CCurl", "CBatchdSystem", .product(name: "Logging", package: "swift-log")]
+        ),
         // The built-in job types: each one file, listed once in BuiltInJobTypes.swift.
         .target(name: "BatchdHandlers", dependencies: ["BatchdCore"]),
         // The command line: one file per subcommand; wiring only.

@@ -4,7 +4,9 @@ public enum Suggestion {
     public static func closest(to word: String, among candidates: some Sequence<String>) -> String? {
         let limit = max(2, word.count / 3)
         var best: (name: String, distance: Int)?
-        for candidate in candidates {
+        for candidate in candidates where abs(candidate.count - word.count) <= limit {
+            // The length difference is a lower bound of the distance: skip hopeless candidates,
+            // which also keeps a megabyte-long mangled key from costing seconds.
             let distance = editDistance(word.lowercased(), candidate.lowercased())
             if distance <= limit, distance < (best?.distance ?? .max) {
                 best = (candidate, distance)

@@ -1,7 +1,12 @@
-/// A job type: its name, and how it reads its own keys from a job's mapping in batch.yaml.
+/// A job type: its name, how it reads its own keys from batch.yaml, and how it runs.
 ///
 /// A handler value is immutable configuration; the engine runs it. To add a type, write one file
 /// with a struct conforming to this protocol and list it in `BuiltInJobTypes`.
+///
+/// Run contract: `run` returns what it checked and changed, or throws to fail the run (a
+/// `JobFailure` can carry partial results and a time before which a retry is pointless). It
+/// must end promptly when its task is cancelled: that is how timeouts, `batchd cancel` and
+/// shutdown stop it. Everything it logs through `context.logger` lands in the run's record.
 ///
 /// Decoding contract: `init?(settings:)` asks `settings` for *every* key the type knows, even
 /// after finding a problem, because the keys it asks for are its vocabulary (unknown keys and
@@ -14,6 +19,8 @@ public protocol JobHandler: Sendable {
     static var displayName: String { get }
 
     init?(settings: ConfigMapping)
+
+    func run(_ context: JobContext) async throws -> JobResult
 }
 
 /// The job types a configuration may use, by name.

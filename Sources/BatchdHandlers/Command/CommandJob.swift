@@ -1,4 +1,5 @@
 import BatchdCore
+import Foundation
 
 /// `type: command`: runs a program (argv, no shell) or a `/bin/sh -c` line.
 public struct CommandJob: JobHandler {
@@ -44,5 +45,72 @@ public struct CommandJob: JobHandler {
             }
             return nil
         }
+    }
+
+    /// How long a job's processes get after SIGTERM before SIGKILL (SPEC section 3).
+    static let killGrace: Duration = .seconds(10)
+
+    public func run(_ context: JobContext) async throws -> JobResult {
+        let argv: [String]
+        switch invocation {
+        case .argv(let command): argv = command
+        case .shell(let line): argv = ["/bin/sh", "-c", line]
+        }
+        var childEnvironment = context.environment
+        for (name, value) in environment { childEnvironment[name] = value }
+        let logger = context.logger
+        let lastLine = LastLine()
+        let termination: ChildProcess.Termination
+        do {
+            termination = try await ChildProcess.run(
+                argv, environment: childEnvironment,
+                workingDirectory: workingDirectory.map(context.resolve),
+                killGrace: Self.killGrace
+            ) { stream, line in
+                switch stream {
+                case .stdout:
+                    logger.info("\(line)", metadata: ["stream": "stdout"])
+                    if !line.trimmingCharacters(in: .whitespaces).isEmpty { lastLine.set(line) }
+                case .stderr:
+                    logger.warning("\(line)", metadata: ["stream": "stderr"])
+                }
+            }
+        } catch {
+            throw JobFailure(error.description)
+        }
+        if termination.leftoversEnded {
+            logger.warning("processes the command left running in its group were ended")
+        }
+        let reported = Self.counters(fromLastLine: lastLine.value)
+        guard termination.succeeded else {
+            throw JobFailure("\(argv[0]) \(termination.summary)", partial: reported)
+        }
+        return reported ?? JobResult()
+    }
+
+    /// A last stdout line that is a JSON object with `itemsChecked`/`itemsUpdated` sets them;
+    /// the object itself becomes the run's `result`.
+    static func counters(fromLastLine line: String?) -> JobResult? {
+        guard let line, line.hasPrefix("{"), let value = try? JSONParser.parse(line),
+              case .object = value, value["itemsChecked"] != nil || value["itemsUpdated"] != nil else { return nil }
+        return JobResult(
+            itemsChecked: Int(value["itemsChecked"]?.intValue ?? 0),
+            itemsUpdated: Int(value["itemsUpdated"]?.intValue ?? 0),
+            result: value
+        )
+    }
+}
+
+/// The last non-empty stdout line, written by the output thread and read after the end.
+private final class LastLine: @unchecked Sendable {
+    private let lock = NSLock()
+    private var line: String?
+
+    func set(_ text: String) {
+        lock.withLock { line = text }
+    }
+
+    var value: String? {
+        lock.withLock { line }
     }
 }

@@ -41,4 +41,32 @@ public struct HTTPRequestJob: JobHandler {
         guard let url else { return nil }
         self.url = url
     }
+
+    public func run(_ context: JobContext) async throws -> JobResult {
+        var requestHeaders = headers
+        for (name, variable) in headersEnv {
+            guard let value = context.environment[variable] else {
+                throw JobFailure("header \(name): environment variable \(variable) is not set")
+            }
+            requestHeaders.append((name, value))
+        }
+        let request = HTTPRequest(method: method, url: url, headers: requestHeaders, body: body.map { Array($0.utf8) })
+        context.logger.info("\(method) \(url)")
+        let response: HTTPResponse
+        do {
+            response = try await HTTPClient.perform(request)
+        } catch {
+            throw JobFailure(error.description)
+        }
+        let accepted = expectStatus.isEmpty ? (200...299).contains(response.status) : expectStatus.contains(response.status)
+        let result: JSONValue = ["status": .int(Int64(response.status)), "bytes": .int(Int64(response.body.count))]
+        context.logger.info("answered \(response.status) with \(response.body.count) bytes")
+        guard accepted else {
+            let expected = expectStatus.isEmpty ? "2xx" : expectStatus.map(String.init).joined(separator: ", ")
+            let excerpt = String(response.bodyText.prefix(200)).replacingOccurrences(of: "\n", with: " ")
+            throw JobFailure("\(url) answered \(response.status), expected \(expected)\(excerpt.isEmpty ? "" : ": \(excerpt)")",
+                             partial: JobResult(itemsChecked: 1, result: result))
+        }
+        return JobResult(itemsChecked: 1, itemsUpdated: 0, result: result)
+    }
 }

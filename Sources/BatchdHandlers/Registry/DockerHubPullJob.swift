@@ -12,6 +12,13 @@ public struct DockerHubPullJob: JobHandler {
     public var passwordEnv: String?
     public var concurrency: Int
 
+
+    /// The registry/release checks themselves are not built yet (issue 7); until they are, a
+    /// run fails saying so instead of pretending to have checked anything.
+    public func run(_ context: JobContext) async throws -> JobResult {
+        throw JobFailure("\(Self.typeName) checks are not implemented in this version of batchd yet")
+    }
+
     public init?(settings: ConfigMapping) {
         let imagesValue = settings.required("images", "a list of image references such as nginx:latest")
         registry = settings.value("registry")?.asHTTPURL() ?? "https://registry-1.docker.io"

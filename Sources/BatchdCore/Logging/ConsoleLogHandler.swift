@@ -1,0 +1,78 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// The daemon's own log on stderr: `text` for a terminal, `json` (one object a line) for
+/// journald, Loki or Elasticsearch. Each line is written with one `write`, so lines from
+/// concurrent runs never interleave.
+public struct ConsoleLogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var metadataProvider: Logger.MetadataProvider?
+    public var logLevel: Logger.Level
+    let format: LogFormat
+    let label: String
+    let fileDescriptor: Int32
+
+    public init(label: String, format: LogFormat, level: LogLevel, fileDescriptor: Int32 = 2) {
+        self.label = label
+        self.format = format
+        self.logLevel = level.swiftLogLevel
+        self.fileDescriptor = fileDescriptor
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var merged = metadata
+        if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+        let level = LogLevel(event.level)
+        let now = Date()
+        var line: [UInt8]
+        switch format {
+        case .json:
+            var fields: [(String, JSONValue)] = [
+                ("timestamp", .string(Timestamp.iso8601(now))),
+                ("level", .string(level.rawValue)),
+                ("message", .string(event.message.description)),
+            ]
+            fields += merged.sorted { $0.key < $1.key }.map { ($0.key, JSONValue(metadata: $0.value)) }
+            line = []
+            JSONWriter.write(.object(fields), to: &line)
+        case .text:
+            var text = "\(Timestamp.iso8601(now)) \(level.rawValue.uppercased().padding(toLength: 5, withPad: " ", startingAt: 0)) \(event.message)"
+            // The run's identity first, then the rest in a stable order.
+            let ordered = merged.sorted { lhs, rhs in
+                let rank = { (key: String) in ["job": 0, "run": 1, "attempt": 2][key] ?? 3 }
+                return (rank(lhs.key), lhs.key) < (rank(rhs.key), rhs.key)
+            }
+            for (key, value) in ordered {
+                text += " \(key)=\(JSONWriter.string(JSONValue(metadata: value)).trimmingQuotesIfSimple)"
+            }
+            line = Array(text.utf8)
+        }
+        line.append(0x0A)
+        line.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = Glibc.write(fileDescriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                if written <= 0 {
+                    if written < 0 && errno == EINTR { continue }
+                    return
+                }
+                offset += written
+            }
+        }
+    }
+}
+
+private extension String {
+    /// `"abc"` prints as `abc` in text logs when nothing in it needs the quotes.
+    var trimmingQuotesIfSimple: String {
+        guard count >= 2, hasPrefix("\""), hasSuffix("\"") else { return self }
+        let inner = dropFirst().dropLast()
+        return inner.contains(where: { $0 == " " || $0 == "\\" || $0 == "\"" || $0 == "=" }) || inner.isEmpty ? self : String(inner)
+    }
+}

@@ -1,0 +1,66 @@
+#define _GNU_SOURCE
+#include "CBatchdSystem.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+int CBatchd_spawn(const char *const argv[], const char *const envp[], const char *cwd,
+                  int stdout_fd, int stderr_fd, int search_path, pid_t *pid_out) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attributes;
+    int result = posix_spawn_file_actions_init(&actions);
+    if (result != 0) return result;
+    result = posix_spawnattr_init(&attributes);
+    if (result != 0) {
+        posix_spawn_file_actions_destroy(&actions);
+        return result;
+    }
+    if (!result) result = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    if (!result) result = posix_spawn_file_actions_adddup2(&actions, stdout_fd, 1);
+    if (!result) result = posix_spawn_file_actions_adddup2(&actions, stderr_fd, 2);
+    if (!result && cwd != NULL) result = posix_spawn_file_actions_addchdir_np(&actions, cwd);
+
+    sigset_t all, none;
+    sigfillset(&all);
+    sigemptyset(&none);
+    if (!result) result = posix_spawnattr_setsigdefault(&attributes, &all);
+    if (!result) result = posix_spawnattr_setsigmask(&attributes, &none);
+    if (!result) result = posix_spawnattr_setpgroup(&attributes, 0);
+    if (!result) result = posix_spawnattr_setflags(&attributes,
+        POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    if (!result) {
+        if (search_path) {
+            result = posix_spawnp(pid_out, argv[0], &actions, &attributes, (char *const *)argv, (char *const *)envp);
+        } else {
+            result = posix_spawn(pid_out, argv[0], &actions, &attributes, (char *const *)argv, (char *const *)envp);
+        }
+    }
+    posix_spawnattr_destroy(&attributes);
+    posix_spawn_file_actions_destroy(&actions);
+    return result;
+}
+
+int CBatchd_pipe_cloexec(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC);
+}
+
+int CBatchd_eventfd(void) {
+    return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+}
+
+int CBatchd_pidfd_open(pid_t pid) {
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+int CBatchd_set_child_subreaper(void) {
+    return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+}
