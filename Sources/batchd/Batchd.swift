@@ -1,4 +1,5 @@
 import ArgumentParser
+import BatchdCore
 
 /// The `batchd` command. The root only lists subcommands; each lives in its own file.
 @main
@@ -6,11 +7,7 @@ struct Batchd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "batchd",
         abstract: "A config-file-driven batch job runner: jobs in batch.yaml, runs in JSON Lines.",
-        version: BatchdVersion.current,
-        subcommands: [Run.self, Validate.self, Next.self]
+        version: BatchdInfo.version,
+        subcommands: [Run.self, Validate.self, Once.self, Trigger.self, Cancel.self, Next.self]
     )
-}
-
-enum BatchdVersion {
-    static let current = "0.1.0"
 }

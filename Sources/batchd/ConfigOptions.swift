@@ -24,9 +24,13 @@ struct ConfigOptions: ParsableArguments {
     /// The valid configuration, or the errors printed and the matching exit status thrown
     /// (1 for an invalid file, 2 for one that cannot be read).
     func loadOrExit() throws -> BatchConfig {
+        try loadWithBytesOrExit().config
+    }
+
+    func loadWithBytesOrExit() throws -> (config: BatchConfig, bytes: [UInt8]) {
         switch load() {
-        case .valid(let config, _):
-            return config
+        case .valid(let config, let bytes):
+            return (config, bytes)
         case .invalid(let invalid, _):
             Console.error(invalid.description)
             throw ExitCode(1)

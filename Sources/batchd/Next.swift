@@ -26,12 +26,7 @@ extension Batchd {
             let config = try options.loadOrExit()
             var jobs = config.jobs
             if let job {
-                guard let match = config.job(named: job) else {
-                    let hint = Suggestion.closest(to: job, among: config.jobs.map(\.name)).map { " (did you mean '\($0)'?)" } ?? ""
-                    Console.error("\(config.path): error: no job named '\(job)'\(hint)")
-                    throw ExitCode(1)
-                }
-                jobs = [match]
+                jobs = [try config.jobOrExit(job)]
             }
             let now = Date()
             let text = jobs.map { FireTimeReport(job: $0, now: now, count: count).text }.joined(separator: "\n")

@@ -77,7 +77,7 @@ final class JobDecoder {
         guard ok, let common, let handlerType, let handler else { return nil }
         return JobConfig(
             name: name, type: typeName,
-            displayName: common.displayName ?? handlerType.displayName,
+            displayName: common.displayName ?? (name == handlerType.typeName ? handlerType.displayName : name),
             enabled: common.enabled, schedule: common.schedule, after: common.after,
             runOnStart: common.runOnStart, catchUp: common.catchUp, jitter: common.jitter,
             timeout: common.timeout, retry: common.retry, priority: common.priority,

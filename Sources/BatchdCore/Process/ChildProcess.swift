@@ -181,11 +181,10 @@ final class ChildWatcher: @unchecked Sendable {
             signalGroup(SIGTERM)
             killDeadline = now() + killGrace
         }
-        func groupAlive() -> Bool { kill(-pid, 0) == 0 }
+        func groupAlive() -> Bool { ProcessTable.groupHasLiveMembers(pid) }
 
         while true {
             if exited, open.isEmpty, killed || !groupAlive() { break }
-            if exited, !groupAlive() { /* pipes still open only if a descriptor escaped; keep reading */ }
             var fds: [pollfd] = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             if !exited { fds.append(pollfd(fd: pidFD >= 0 ? pidFD : -1, events: Int16(POLLIN), revents: 0)) }
             fds.append(pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0))

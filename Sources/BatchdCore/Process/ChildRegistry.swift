@@ -1,3 +1,4 @@
+import CBatchdSystem
 import Foundation
 import Synchronization
 
@@ -25,15 +26,16 @@ enum ChildRegistry {
     }
 }
 
-/// When batchd runs as PID 1 (in a container), processes orphaned by jobs are re-parented to it
-/// and must be reaped, or they stay zombies forever. On each SIGCHLD this reaps every zombie
-/// child that is not one of batchd's own (those are reaped by their watcher).
+/// Processes orphaned by jobs (a shell's background children) are re-parented to the daemon,
+/// which makes itself a child subreaper (and is PID 1 in a container anyway); they must be
+/// reaped, or they stay zombies forever and keep their process group looking alive. On each
+/// SIGCHLD this reaps every zombie child that is not one of batchd's own (their watcher does).
 public final class OrphanReaper: @unchecked Sendable {  // `source` is set once, in init
     private let source: DispatchSourceSignal
 
-    /// Starts reaping when this process is PID 1 (or `force` is set); nil otherwise.
-    public static func startIfPID1(force: Bool = false) -> OrphanReaper? {
-        guard force || getpid() == 1 else { return nil }
+    /// Makes this process the reaper of its descendants' orphans and starts reaping them.
+    public static func start() -> OrphanReaper {
+        _ = CBatchd_set_child_subreaper()
         return OrphanReaper()
     }
 
@@ -46,16 +48,38 @@ public final class OrphanReaper: @unchecked Sendable {  // `source` is set once,
 
     static func reapOrphans() {
         let me = getpid()
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return }
-        for entry in entries {
-            guard let pid = pid_t(entry), !ChildRegistry.contains(pid),
-                  let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { continue }
-            // Fields after the command name: state, ppid, ...
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            guard fields.count > 2, fields[0] == "Z", pid_t(fields[1]) == me else { continue }
+        for process in ProcessTable.all() where process.state == "Z" && process.parent == me && !ChildRegistry.contains(process.pid) {
             var status: Int32 = 0
-            waitpid(pid, &status, WNOHANG)
+            waitpid(process.pid, &status, WNOHANG)
         }
+    }
+}
+
+/// A look at /proc: every process with its state, parent and process group.
+enum ProcessTable {
+    struct Entry {
+        var pid: pid_t
+        var state: Character
+        var parent: pid_t
+        var group: pid_t
+    }
+
+    static func all() -> [Entry] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        return names.compactMap { name -> Entry? in
+            guard let pid = pid_t(name),
+                  let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return nil }
+            // After the command name (which may hold spaces): state, ppid, pgrp, ...
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 3, let state = fields[0].first, let parent = pid_t(fields[1]), let group = pid_t(fields[2]) else { return nil }
+            return Entry(pid: pid, state: state, parent: parent, group: group)
+        }
+    }
+
+    /// Whether any process of the group is still alive (zombies waiting to be reaped are not).
+    static func groupHasLiveMembers(_ group: pid_t) -> Bool {
+        guard kill(-group, 0) == 0 else { return false }
+        return all().contains { $0.group == group && $0.state != "Z" && $0.state != "X" }
     }
 }

@@ -1,0 +1,189 @@
+import Foundation
+import Logging
+
+/// `batchd run`: the engine plus everything around it that a long-running process needs: the
+/// state lock, history recovery, the control socket, signals, reloads and status.json.
+public final class Daemon: @unchecked Sendable {  // mutable state is confined to `run()`'s task
+    private let configPath: String
+    private let loader: ConfigLoader
+    private var config: BatchConfig
+    private var configBytes: [UInt8]
+    private let logger: Logger
+    private let startedAt = Date()
+    private var loadedAt = Date()
+    private var lastReload: DaemonStatus.Reload?
+
+    public init(configPath: String, config: BatchConfig, bytes: [UInt8], loader: ConfigLoader, logger: Logger) {
+        self.configPath = configPath
+        self.config = config
+        self.configBytes = bytes
+        self.loader = loader
+        self.logger = logger
+    }
+
+    public struct StartError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Runs until SIGTERM or SIGINT, then shuts down gracefully. Throws only when it cannot start.
+    public func run() async throws(StartError) {
+        _ = HTTPClient.globalInit  // before any thread uses curl
+        let lock: StateLock
+        let history: JSONLinesHistoryStore
+        do {
+            lock = try StateLock(stateDirectory: config.stateDirectory)
+            history = try JSONLinesHistoryStore(stateDirectory: config.stateDirectory, settings: config.history)
+        } catch {
+            throw StartError(description: error.description)
+        }
+        for torn in await history.recovery.tornLines {
+            logger.warning("cut off a torn last line (\(torn.bytesCut) bytes) of \(torn.file): a write was interrupted by a crash")
+        }
+        do {
+            for run in try await history.recoverInterruptedRuns(now: Date()) {
+                logger.warning("run \(run.id) was in progress when batchd stopped: recorded as interrupted", metadata: ["job": "\(run.jobType)", "run": "\(run.id)"])
+            }
+        } catch {
+            logger.error("cannot record interrupted runs: \(error)")
+        }
+        let reaper = OrphanReaper.start()
+        let engine = Engine(config: config, history: history, logger: logger)
+        let control: ControlSocketServer
+        do {
+            control = try ControlSocketServer(path: "\(config.stateDirectory)/control.sock") { verb, job in
+                if verb == "cancel" {
+                    return await engine.cancel(job) ? (true, "cancelling \(job)") : (false, "\(job) is not running")
+                }
+                let outcome = await engine.trigger(job)
+                return (outcome.accepted, "\(job): \(outcome.message)")
+            }
+        } catch {
+            throw StartError(description: error.description)
+        }
+        control.start()
+
+        logger.info("batchd \(BatchdInfo.version) started", metadata: [
+            "config": "\(configPath)", "jobs": "\(config.jobs.count)", "enabled": "\(config.jobs.filter(\.enabled).count)",
+            "stateDir": "\(config.stateDirectory)", "pid": "\(getpid())",
+        ])
+        let statusWriter = Task { await writeStatusOnChange(engine: engine, history: history) }
+        let engineTask = Task { await engine.run() }
+
+        for await signal in SignalEvents.stream([SIGTERM, SIGINT, SIGHUP]) {
+            if signal == SIGHUP {
+                await reload(engine: engine, reason: "SIGHUP")
+                continue
+            }
+            logger.info("\(signal == SIGTERM ? "SIGTERM" : "SIGINT"): shutting down (grace \(DurationText.format(config.shutdownGrace)))")
+            break
+        }
+        control.stop()
+        await engine.shutdown(grace: config.shutdownGrace)
+        await engineTask.value
+        statusWriter.cancel()
+        await writeStatus(engine: engine, history: history)
+        logger.info("stopped; every run is recorded")
+        withExtendedLifetime((lock, reaper)) {}
+    }
+
+    /// Re-reads batch.yaml; a valid file is applied at once, an invalid one changes nothing.
+    func reload(engine: Engine, reason: String) async {
+        switch loader.load(path: configPath) {
+        case .valid(var newConfig, let bytes):
+            guard bytes != configBytes else {
+                logger.info("reload (\(reason)): the file is unchanged")
+                return
+            }
+            let summary = ConfigChanges(old: config, new: newConfig).summary
+            newConfig.stateDirectory = config.stateDirectory  // needs a restart; said in the summary
+            config = newConfig
+            configBytes = bytes
+            loadedAt = Date()
+            lastReload = .init(at: loadedAt, ok: true, errors: [])
+            await engine.apply(newConfig)
+            logger.info("reload (\(reason)): \(summary)")
+            engine.events.publish(.reloaded(ok: true, summary: summary))
+        case .invalid(let invalid, _):
+            lastReload = .init(at: Date(), ok: false, errors: invalid.diagnostics.map(\.description))
+            for diagnostic in invalid.diagnostics {
+                logger.error("reload (\(reason)) refused: \(diagnostic)")
+            }
+            logger.error("reload (\(reason)) refused: the previous configuration keeps running")
+            engine.events.publish(.reloaded(ok: false, summary: "\(invalid.diagnostics.count) error(s)"))
+        case .unreadable(let error):
+            lastReload = .init(at: Date(), ok: false, errors: [error.description])
+            logger.error("reload (\(reason)) refused: \(error); the previous configuration keeps running")
+            engine.events.publish(.reloaded(ok: false, summary: error.description))
+        }
+    }
+
+    private func writeStatusOnChange(engine: Engine, history: JSONLinesHistoryStore) async {
+        await writeStatus(engine: engine, history: history)
+        for await event in engine.events.subscribe() {
+            switch event {
+            case .runStarted, .runFinished, .schedulerIdle, .reloaded:
+                await writeStatus(engine: engine, history: history)
+            case .recordFailed:
+                break
+            }
+        }
+    }
+
+    private func writeStatus(engine: Engine, history: JSONLinesHistoryStore) async {
+        let running = Set(await engine.runningJobs())
+        let next = await engine.nextRunTimes()
+        var jobs: [DaemonStatus.Job] = []
+        for job in config.jobs {
+            jobs.append(DaemonStatus.Job(
+                name: job.name, type: job.type, displayName: job.displayName, enabled: job.enabled,
+                schedule: job.schedule?.summary, running: running.contains(job.name),
+                lastRun: try? await history.latest(job: job.name),
+                lastSuccess: (try? await history.lastSuccess(job: job.name)) ?? nil,
+                nextRun: next[job.name] ?? nil
+            ))
+        }
+        let status = DaemonStatus(
+            pid: getpid(), startedAt: startedAt, updatedAt: Date(), configPath: configPath,
+            configHash: ConfigHash.of(configBytes), loadedAt: loadedAt, lastReload: lastReload,
+            schedulerRunning: await engine.isSchedulerRunning, jobs: jobs
+        )
+        do {
+            try AtomicFile.write(Array((JSONWriter.string(status.json) + "\n").utf8), to: "\(config.stateDirectory)/status.json", sync: false)
+        } catch {
+            logger.warning("cannot write status.json: \(error)")
+        }
+    }
+}
+
+/// The content hash that tells an edited file from one saved unchanged.
+public enum ConfigHash {
+    public static func of(_ bytes: [UInt8]) -> String {
+        "fnv1a64:" + String(StableHash.fnv1a(String(decoding: bytes, as: UTF8.self)), radix: 16)
+    }
+}
+
+/// One line saying what a reload changed: `+new-job, -old-job, job: intervalMinutes 60 -> 30`.
+struct ConfigChanges {
+    let old: BatchConfig
+    let new: BatchConfig
+
+    var summary: String {
+        let oldNames = Set(old.jobs.map(\.name)), newNames = Set(new.jobs.map(\.name))
+        var parts = new.jobs.filter { !oldNames.contains($0.name) }.map { "+\($0.name)" }
+        parts += old.jobs.filter { !newNames.contains($0.name) }.map { "-\($0.name)" }
+        for job in new.jobs {
+            guard let before = old.job(named: job.name) else { continue }
+            var changes: [String] = []
+            if before.schedule != job.schedule {
+                changes.append("schedule \(before.schedule?.summary ?? "none") -> \(job.schedule?.summary ?? "none")")
+            }
+            if before.enabled != job.enabled { changes.append("enabled \(before.enabled) -> \(job.enabled)") }
+            if before.timeout != job.timeout {
+                changes.append("timeout \(DurationText.format(before.timeout)) -> \(DurationText.format(job.timeout))")
+            }
+            if !changes.isEmpty { parts.append("\(job.name): \(changes.joined(separator: ", "))") }
+        }
+        if old.stateDirectory != new.stateDirectory { parts.append("stateDir changed: needs a restart, ignored") }
+        return parts.isEmpty ? "no job changed" : parts.joined(separator: ", ")
+    }
+}

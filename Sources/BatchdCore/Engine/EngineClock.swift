@@ -1,0 +1,42 @@
+import Foundation
+
+/// Time as the engine sees it, injected so that tests drive a manual clock instead of sleeping.
+///
+/// Two readings: a monotonic instant (interval schedules, timeouts: a wall-clock jump neither
+/// skips nor doubles them) and the wall clock (cron, timestamps in records).
+public protocol EngineClock: Sendable {
+    func now() -> ContinuousClock.Instant
+    func wallNow() -> Date
+    /// Returns at `deadline`, or throws `CancellationError` when the task is cancelled first.
+    func sleep(until deadline: ContinuousClock.Instant) async throws
+}
+
+extension EngineClock {
+    /// The monotonic instant that corresponds to a wall-clock time, as of now.
+    func instant(for date: Date) -> ContinuousClock.Instant {
+        now() + .milliseconds(Int64((date.timeIntervalSince(wallNow()) * 1000).rounded()))
+    }
+
+    /// The wall-clock time that corresponds to a monotonic instant, as of now.
+    func wallTime(for instant: ContinuousClock.Instant) -> Date {
+        wallNow().addingTimeInterval(now().duration(to: instant).seconds)
+    }
+
+    func sleep(for duration: Duration) async throws {
+        try await sleep(until: now() + duration)
+    }
+}
+
+/// The real clocks: `ContinuousClock` (monotonic, counting suspend) and `Date`.
+public struct SystemClock: EngineClock {
+    public init() {}
+
+    public func now() -> ContinuousClock.Instant { .now }
+
+    public func wallNow() -> Date { Date() }
+
+    public func sleep(until deadline: ContinuousClock.Instant) async throws {
+        // No tolerance: the timer fires at the deadline instead of being coalesced later.
+        try await Task.sleep(until: deadline, tolerance: .zero, clock: .continuous)
+    }
+}

@@ -1,0 +1,39 @@
+import Foundation
+import Synchronization
+
+/// What the engine reports as it works: runs starting and finishing, the scheduler going idle.
+/// Tests await these instead of sleeping; the daemon rewrites status.json on them.
+public enum EngineEvent: Sendable {
+    case runStarted(job: String, runID: Int64, trigger: RunTrigger, attempt: Int)
+    case runFinished(RunRecord)
+    /// A run could not be recorded (disk full, ...): the record is in the log line instead.
+    case recordFailed(job: String, runID: Int64, error: String)
+    /// The scheduler is about to sleep until `nextWake` (nil: until something happens).
+    case schedulerIdle(nextWake: Date?)
+    /// A new configuration was applied (or refused) by a reload.
+    case reloaded(ok: Bool, summary: String)
+}
+
+/// Fans events out to every subscriber. Each subscription buffers without bound: subscribers
+/// are tests and the status writer, which keep up.
+public final class EventBus: Sendable {
+    private let subscribers = Mutex<[UInt64: AsyncStream<EngineEvent>.Continuation]>([:])
+    private let nextID = Atomic<UInt64>(0)
+
+    public init() {}
+
+    public func subscribe() -> AsyncStream<EngineEvent> {
+        let id = nextID.add(1, ordering: .relaxed).newValue
+        let (stream, continuation) = AsyncStream<EngineEvent>.makeStream()
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.subscribers.withLock { $0.removeValue(forKey: id) }
+        }
+        subscribers.withLock { $0[id] = continuation }
+        return stream
+    }
+
+    public func publish(_ event: EngineEvent) {
+        let targets = subscribers.withLock { Array($0.values) }
+        for target in targets { target.yield(event) }
+    }
+}

@@ -1,0 +1,202 @@
+import Foundation
+import Logging
+
+/// Runs jobs: never two runs of one job at once, at most `capacity` runs in all, waiting runs
+/// started by priority then due time, every finished run recorded. It decides nothing about
+/// time; the scheduler asks it to run a job and hears back when the run has finished.
+actor JobManager {
+    struct Request: Sendable {
+        var job: JobConfig
+        var trigger: RunTrigger
+        var attempt: Int
+        /// When the run was due; orders the waiting line after priority.
+        var dueAt: ContinuousClock.Instant
+    }
+
+    enum Admission: Sendable, Equatable {
+        case started
+        /// Due, but `maxConcurrentJobs` runs are going; it starts when a slot frees.
+        case waiting
+        /// `overlap: queue`: it runs once more after the current run.
+        case queuedAfterCurrent
+        case alreadyRunning
+        case alreadyWaiting
+        case shuttingDown
+    }
+
+    struct Completion: Sendable {
+        var record: RunRecord
+        var retryNotBefore: Date?
+    }
+
+    private struct Running {
+        var task: Task<Void, Never>
+        var stopper: RunStopper
+        var request: Request
+    }
+
+    private enum State {
+        case accepting
+        case draining
+    }
+
+    private var capacity: Int
+    private let runner: JobRunner
+    private let history: any HistoryStore
+    private let events: EventBus
+    private let logger: Logger
+    private var onFinish: (@Sendable (Completion) async -> Void)?
+    private var state = State.accepting
+    private var running: [String: Running] = [:]
+    private var waiting: [Request] = []
+    private var queuedAgain: [String: Request] = [:]
+
+    init(capacity: Int, runner: JobRunner, history: any HistoryStore, events: EventBus, logger: Logger) {
+        self.capacity = capacity
+        self.runner = runner
+        self.history = history
+        self.events = events
+        self.logger = logger
+    }
+
+    /// Where finished runs are reported (the scheduler); set once before the first run.
+    func setCompletionHandler(_ handler: @escaping @Sendable (Completion) async -> Void) {
+        onFinish = handler
+    }
+
+    func setCapacity(_ newCapacity: Int) {
+        capacity = newCapacity
+        startWaiting()
+    }
+
+    var runningJobs: [String] { running.keys.sorted() }
+
+    func isBusy(_ job: String) -> Bool {
+        running[job] != nil || waiting.contains { $0.job.name == job }
+    }
+
+    func submit(_ request: Request) -> Admission {
+        let name = request.job.name
+        guard state == .accepting else { return .shuttingDown }
+        if running[name] != nil {
+            guard request.job.overlap == .queue else { return .alreadyRunning }
+            queuedAgain[name] = request
+            return .queuedAfterCurrent
+        }
+        if waiting.contains(where: { $0.job.name == name }) { return .alreadyWaiting }
+        if running.count < capacity {
+            start(request)
+            return .started
+        }
+        waiting.append(request)
+        waiting.sort { ($0.job.priority, $1.dueAt) > ($1.job.priority, $0.dueAt) }
+        logger.info("waiting for a free slot (\(running.count) of \(capacity) running)", metadata: ["job": "\(name)"])
+        return .waiting
+    }
+
+    /// Stops the job's run (or removes it from the waiting line). False when it is not running.
+    func cancel(_ job: String) -> Bool {
+        queuedAgain[job] = nil
+        if let index = waiting.firstIndex(where: { $0.job.name == job }) {
+            waiting.remove(at: index)
+            return true
+        }
+        guard let entry = running[job] else { return false }
+        entry.stopper.stop(.cancelledByUser, task: entry.task)
+        return true
+    }
+
+    /// Stops starting runs, lets the running ones finish for up to `grace`, cancels the rest,
+    /// and returns when every run has been recorded.
+    func shutdown(grace: Duration, clock: any EngineClock) async {
+        state = .draining
+        waiting.removeAll()
+        queuedAgain.removeAll()
+        let deadline = clock.now() + grace
+        let tasks = running.values.map(\.task)
+        if !tasks.isEmpty {
+            logger.info("waiting up to \(DurationText.format(grace)) for \(tasks.count) running job(s)")
+        }
+        let watchdog = Task { [weak self] in
+            guard (try? await clock.sleep(until: deadline)) != nil else { return }
+            await self?.cancelAll()
+        }
+        for task in tasks { await task.value }
+        watchdog.cancel()
+        // Runs that finished during the wait may have been replaced by queued ones: none start
+        // while draining, so `running` is empty now.
+    }
+
+    private func cancelAll() {
+        for (name, entry) in running {
+            logger.warning("grace period over: cancelling", metadata: ["job": "\(name)"])
+            entry.stopper.stop(.shutdown, task: entry.task)
+        }
+    }
+
+    private func start(_ request: Request) {
+        let stopper = RunStopper()
+        let runner = self.runner
+        let history = self.history
+        let events = self.events
+        let logger = self.logger
+        let task = Task {
+            let id: Int64
+            do {
+                id = try await history.allocateRunID()
+            } catch {
+                logger.error("cannot start a run: \(error)", metadata: ["job": "\(request.job.name)"])
+                await self.finished(request.job.name, completion: nil)
+                return
+            }
+            let startedAt = runner.clock.wallNow()
+            events.publish(.runStarted(job: request.job.name, runID: id, trigger: request.trigger, attempt: request.attempt))
+            logger.info("run started", metadata: ["job": "\(request.job.name)", "run": "\(id)", "attempt": "\(request.attempt)", "trigger": "\(request.trigger.rawValue)"])
+            do {
+                try await history.runStarted(id: id, job: request.job.name, displayName: request.job.displayName,
+                                             trigger: request.trigger, attempt: request.attempt, at: startedAt)
+            } catch {
+                logger.warning("cannot mark the run as running (a crash now would not show it as interrupted): \(error)",
+                               metadata: ["job": "\(request.job.name)", "run": "\(id)"])
+            }
+            let outcome = await runner.execute(request.job, id: id, trigger: request.trigger, attempt: request.attempt, stopper: stopper)
+            await self.record(outcome.record)
+            await self.finished(request.job.name, completion: Completion(record: outcome.record, retryNotBefore: outcome.retryNotBefore))
+        }
+        running[request.job.name] = Running(task: task, stopper: stopper, request: request)
+    }
+
+    /// Appends the record; a failure (disk full, ...) is logged with the whole record, so the
+    /// run is not lost from sight, and the daemon goes on.
+    private func record(_ record: RunRecord) async {
+        do {
+            try await history.append(record)
+            logger.info("run recorded", metadata: [
+                "job": "\(record.jobType)", "run": "\(record.id)", "status": "\(record.status.rawValue)",
+                "durationMs": "\(record.durationMs)",
+            ])
+        } catch {
+            logger.error("cannot record run: \(error); the record was: \(JSONWriter.string(record.json))",
+                         metadata: ["job": "\(record.jobType)", "run": "\(record.id)"])
+            events.publish(.recordFailed(job: record.jobType, runID: record.id, error: "\(error)"))
+        }
+        events.publish(.runFinished(record))
+    }
+
+    private func finished(_ job: String, completion: Completion?) async {
+        running[job] = nil
+        if let completion, let onFinish {
+            await onFinish(completion)
+        }
+        if state == .accepting, let again = queuedAgain.removeValue(forKey: job) {
+            start(Request(job: again.job, trigger: again.trigger, attempt: 1, dueAt: again.dueAt))
+        }
+        startWaiting()
+    }
+
+    private func startWaiting() {
+        while state == .accepting, running.count < capacity, !waiting.isEmpty {
+            start(waiting.removeFirst())
+        }
+    }
+}

@@ -1,0 +1,295 @@
+import Foundation
+import Logging
+
+/// Decides when jobs run. It sleeps until the earliest due time (no polling loop) and wakes at
+/// once for a trigger, a cancel, a finished run, a new configuration or shutdown; the manager
+/// does the running.
+///
+/// Timing rules (SPEC section 3): interval jobs count from their last successful run on the
+/// monotonic clock; cron jobs follow the wall clock of their zone; a failure is retried after
+/// the retry policy's delay until `maxAttempts`, then the job returns to its schedule; a job
+/// with `after:` runs once each listed job has succeeded since its own last run.
+public actor Scheduler {
+    private enum State {
+        case created, running, stopping, stopped
+    }
+
+    public enum TriggerOutcome: Sendable, Equatable {
+        case started
+        case waiting
+        case queued
+        case unknownJob
+        case alreadyRunning
+        case shuttingDown
+
+        public var accepted: Bool { [.started, .waiting, .queued].contains(self) }
+
+        public var message: String {
+            switch self {
+            case .started: "started"
+            case .waiting: "due; waiting for a free slot (maxConcurrentJobs)"
+            case .queued: "queued: runs once more after the current run"
+            case .unknownJob: "unknown job"
+            case .alreadyRunning: "already running"
+            case .shuttingDown: "batchd is shutting down"
+            }
+        }
+    }
+
+    private var state = State.created
+    private var config: BatchConfig
+    private var timers: [String: JobTimer] = [:]
+    private let manager: JobManager
+    private let history: any HistoryStore
+    private let clock: any EngineClock
+    private let events: EventBus
+    private let logger: Logger
+    private let wake = WakeSignal()
+
+    init(config: BatchConfig, manager: JobManager, history: any HistoryStore, clock: any EngineClock, events: EventBus, logger: Logger) {
+        self.config = config
+        self.manager = manager
+        self.history = history
+        self.clock = clock
+        self.events = events
+        self.logger = logger
+    }
+
+    /// Plans every job from its history, then runs the loop until `stop()`.
+    func run() async {
+        guard state == .created else { return }
+        state = .running
+        for job in config.jobs {
+            timers[job.name] = await initialTimer(for: job)
+        }
+        while state == .running {
+            await fireDueJobs()
+            guard state == .running else { break }
+            let next = timers.values.compactMap(\.nextDue).min()
+            events.publish(.schedulerIdle(nextWake: next.map { clock.wallTime(for: $0) }))
+            await sleep(until: next)
+        }
+        state = .stopped
+    }
+
+    func stop() {
+        if state == .running || state == .created { state = .stopping }
+        wake.signal()
+    }
+
+    var isRunning: Bool { state == .running }
+
+    // MARK: Requests from outside
+
+    func trigger(_ name: String) async -> TriggerOutcome {
+        guard let timer = timers[name] else { return config.job(named: name) == nil ? .unknownJob : .shuttingDown }
+        guard state == .running else { return .shuttingDown }
+        let outcome = await submit(timer.job, trigger: .manual, attempt: 1, dueAt: clock.now())
+        return outcome
+    }
+
+    func cancel(_ name: String) async -> Bool {
+        await manager.cancel(name)
+    }
+
+    /// Applies a new configuration: new jobs are planned, removed ones forgotten (a run in
+    /// progress finishes and is recorded), changed schedules are re-planned from the last run.
+    func apply(_ newConfig: BatchConfig) async {
+        let old = timers
+        config = newConfig
+        await manager.setCapacity(newConfig.maxConcurrentJobs)
+        var next: [String: JobTimer] = [:]
+        for job in newConfig.jobs {
+            if var timer = old[job.name] {
+                let scheduleChanged = timer.job.schedule != job.schedule || timer.job.enabled != job.enabled
+                    || timer.job.jitter != job.jitter
+                timer.job = job
+                if scheduleChanged && !timer.inFlight {
+                    timer.nextAttempt = 1
+                    planNormal(&timer, after: nil)
+                }
+                next[job.name] = timer
+            } else {
+                next[job.name] = await initialTimer(for: job)
+            }
+        }
+        timers = next
+        wake.signal()
+    }
+
+    func runFinished(_ completion: JobManager.Completion) {
+        let record = completion.record
+        guard var timer = timers[record.jobType] else { return }  // removed by a reload meanwhile
+        timer.inFlight = false
+        timer.lastRunStart = record.startedAt
+        let startedAt = clock.instant(for: record.startedAt)
+        switch record.status {
+        case .completed:
+            timer.lastSuccess = record.startedAt
+            timer.nextAttempt = 1
+            if record.trigger != .retry && record.trigger != .schedule && record.trigger != .catchUp {
+                timer.slot = startedAt  // a manual (or start, dependency) run restarts the interval
+            }
+            planNormal(&timer, after: nil)
+            releaseDependents(of: record.jobType)
+        case .failed where record.attempt < timer.job.retry.maxAttempts, .timeout where record.attempt < timer.job.retry.maxAttempts:
+            var due = clock.now() + timer.job.retry.delay(afterAttempt: record.attempt)
+            if let notBefore = completion.retryNotBefore {
+                due = max(due, clock.instant(for: notBefore))
+            }
+            timer.nextAttempt = record.attempt + 1
+            timer.nextTrigger = .retry
+            timer.nextDue = timer.job.enabled ? due : nil  // a disabled job's manual run is not retried
+            logger.info("retry \(timer.nextAttempt) of \(timer.job.retry.maxAttempts) in \(DurationText.format(clock.now().duration(to: due)))",
+                        metadata: ["job": "\(record.jobType)"])
+        default:
+            // Out of attempts, cancelled or interrupted: back to the normal schedule.
+            timer.nextAttempt = 1
+            planNormal(&timer, after: nil)
+        }
+        timers[record.jobType] = timer
+        wake.signal()
+    }
+
+    /// Due times of every job, for `status` and the API.
+    func snapshot() -> [String: Date?] {
+        timers.mapValues { timer in timer.nextDue.map { clock.wallTime(for: $0) } }
+    }
+
+    // MARK: The loop
+
+    private func sleep(until deadline: ContinuousClock.Instant?) async {
+        let clock = self.clock, wake = self.wake
+        await withTaskGroup(of: Void.self) { group in
+            if let deadline {
+                group.addTask { try? await clock.sleep(until: deadline) }
+            }
+            group.addTask { await wake.wait() }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func fireDueJobs() async {
+        let now = clock.now()
+        let due = timers.values.filter { ($0.nextDue ?? .distantFuture) <= now }
+            .sorted { ($0.nextDue!, $0.job.name) < ($1.nextDue!, $1.job.name) }
+        for timer in due {
+            guard state == .running, var current = timers[timer.job.name], let dueAt = current.nextDue, dueAt <= now else { continue }
+            let lateness = dueAt.duration(to: now)
+            if lateness > .seconds(1) {
+                logger.info("starting \(DurationText.format(lateness)) late", metadata: ["job": "\(current.job.name)"])
+            }
+            current.nextDue = nil
+            timers[current.job.name] = current
+            let outcome = await submit(current.job, trigger: current.nextTrigger, attempt: current.nextAttempt, dueAt: dueAt)
+            if outcome == .alreadyRunning, var skipped = timers[current.job.name] {
+                // overlap: forbid: this occurrence is skipped; plan the next one.
+                logger.warning("still running at its next due time: this occurrence is skipped", metadata: ["job": "\(current.job.name)"])
+                planNormal(&skipped, after: now)
+                timers[current.job.name] = skipped
+            }
+        }
+    }
+
+    private func submit(_ job: JobConfig, trigger: RunTrigger, attempt: Int, dueAt: ContinuousClock.Instant) async -> TriggerOutcome {
+        let admission = await manager.submit(.init(job: job, trigger: trigger, attempt: attempt, dueAt: dueAt))
+        switch admission {
+        case .started, .waiting:
+            if var timer = timers[job.name] {
+                timer.inFlight = true
+                timer.nextDue = nil
+                timer.upstreamSuccesses = []
+                timers[job.name] = timer
+            }
+            return admission == .started ? .started : .waiting
+        case .queuedAfterCurrent: return .queued
+        case .alreadyRunning, .alreadyWaiting: return .alreadyRunning
+        case .shuttingDown: return .shuttingDown
+        }
+    }
+
+    // MARK: Planning
+
+    /// The plan at start-up: from the job's history, with one catch-up run when a fire time
+    /// was missed while batchd was down, and `runOnStart`.
+    private func initialTimer(for job: JobConfig) async -> JobTimer {
+        var timer = JobTimer(job: job)
+        let latest = try? await history.latest(job: job.name)
+        timer.lastRunStart = latest?.startedAt
+        timer.lastSuccess = (try? await history.lastSuccess(job: job.name)) ?? nil
+        guard job.enabled else { return timer }
+        let now = clock.now(), wallNow = clock.wallNow()
+        var missed = false
+        switch job.schedule {
+        case .interval(let period):
+            if let lastSuccess = timer.lastSuccess {
+                timer.slot = clock.instant(for: lastSuccess)
+                missed = timer.slot! + period <= now
+            }
+        case .cron(let zoned):
+            if let lastRun = timer.lastRunStart, let fire = zoned.nextFire(after: lastRun), fire <= wallNow {
+                missed = true
+            }
+        case nil:
+            break
+        }
+        if job.runOnStart {
+            timer.nextDue = now
+            timer.nextTrigger = .start
+        } else if missed && job.catchUp {
+            timer.nextDue = now + job.jitterOffset
+            timer.nextTrigger = .catchUp
+            logger.info("a scheduled run was missed while batchd was down: one catch-up run", metadata: ["job": "\(job.name)"])
+        } else if case .interval = job.schedule, timer.lastSuccess == nil {
+            // Never succeeded: due now, as in the seed.
+            timer.nextDue = now + job.jitterOffset
+            timer.nextTrigger = .schedule
+        } else {
+            planNormal(&timer, after: nil)
+        }
+        return timer
+    }
+
+    /// The next regular run after `now` (or after `after`), or none for jobs without a
+    /// schedule or disabled ones.
+    private func planNormal(_ timer: inout JobTimer, after: ContinuousClock.Instant?) {
+        timer.nextTrigger = .schedule
+        timer.nextDue = nil
+        guard timer.job.enabled, let schedule = timer.job.schedule else { return }
+        let now = after ?? clock.now()
+        switch schedule {
+        case .interval(let period):
+            var slot = timer.slot ?? now
+            if slot + period <= now {
+                // Skip the slots that passed while the job ran (or was down, without catch-up).
+                let missed = slot.duration(to: now) / period
+                slot = slot + period * Int(missed.rounded(.down))
+            }
+            timer.slot = slot + period
+            timer.nextDue = timer.slot! + timer.job.jitterOffset
+        case .cron(let zoned):
+            let wall = clock.wallTime(for: now)
+            if let fire = zoned.nextFire(after: wall) {
+                timer.nextDue = clock.instant(for: fire) + timer.job.jitterOffset
+            }
+        }
+    }
+
+    /// After `job` succeeded: jobs waiting on it run once all of their `after:` jobs have.
+    private func releaseDependents(of job: String) {
+        for (name, var timer) in timers where timer.job.after.contains(job) {
+            timer.upstreamSuccesses.insert(job)
+            if timer.job.enabled, !timer.inFlight, timer.upstreamSuccesses.isSuperset(of: timer.job.after) {
+                timer.nextDue = clock.now()
+                timer.nextTrigger = .dependency
+                timer.nextAttempt = 1
+            }
+            timers[name] = timer
+        }
+    }
+}
+
+extension ContinuousClock.Instant {
+    static var distantFuture: ContinuousClock.Instant { .now + .seconds(100 * 365 * 86_400) }
+}

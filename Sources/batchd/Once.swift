@@ -1,0 +1,109 @@
+import ArgumentParser
+import BatchdCore
+import Foundation
+
+extension Batchd {
+    struct Once: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run one job now in this process and record it (exit 0 completed, 1 failed or timed out)."
+        )
+
+        @OptionGroup var options: ConfigOptions
+
+        @Argument(help: "The job to run.")
+        var job: String
+
+        func run() async throws {
+            let config = try options.loadOrExit()
+            let job = try config.jobOrExit(self.job)
+            let logger = DaemonLogger.make(config)
+            let history: JSONLinesHistoryStore
+            do {
+                history = try JSONLinesHistoryStore(stateDirectory: config.stateDirectory, settings: config.history)
+            } catch {
+                Console.error("batchd: error: \(error)")
+                throw ExitCode(1)
+            }
+            // SIGINT/SIGTERM cancel the run; it is still recorded (as cancelled).
+            let runTask = Task { try await Engine.runOnce(job, config: config, history: history, logger: logger) }
+            let signals = Task {
+                for await _ in SignalEvents.stream([SIGINT, SIGTERM]) {
+                    runTask.cancel()
+                    break
+                }
+            }
+            let record: RunRecord
+            do {
+                record = try await runTask.value
+            } catch {
+                signals.cancel()
+                Console.error("batchd: error: \(error)")
+                throw ExitCode(1)
+            }
+            signals.cancel()
+            Console.error("\(record.jobType): run \(record.id) \(record.status.rawValue) in \(record.durationMs) ms"
+                + (record.error.map { ": \($0)" } ?? ""))
+            if record.status != .completed { throw ExitCode(1) }
+        }
+    }
+
+    struct Trigger: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Ask the running daemon to run a job now (exit 0 accepted, 1 refused)."
+        )
+
+        @OptionGroup var options: ConfigOptions
+
+        @Argument(help: "The job to run.")
+        var job: String
+
+        func run() async throws {
+            try ControlRequest.send("trigger", job: job, options: options)
+        }
+    }
+
+    struct Cancel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Ask the running daemon to cancel a job's run (exit 0 accepted, 1 refused)."
+        )
+
+        @OptionGroup var options: ConfigOptions
+
+        @Argument(help: "The job whose run to cancel.")
+        var job: String
+
+        func run() async throws {
+            try ControlRequest.send("cancel", job: job, options: options)
+        }
+    }
+}
+
+/// `trigger` and `cancel`: through the daemon's control socket in the state directory.
+enum ControlRequest {
+    static func send(_ verb: String, job: String, options: ConfigOptions) throws {
+        let config = try options.loadOrExit()
+        _ = try config.jobOrExit(job)
+        do {
+            let answer = try ControlSocketClient.send(verb, job: job, socketPath: "\(config.stateDirectory)/control.sock")
+            if answer.ok {
+                Console.print(answer.message)
+            } else {
+                Console.error("batchd: error: \(answer.message)")
+                throw ExitCode(1)
+            }
+        } catch let failure as ControlSocketClient.Failure {
+            Console.error("batchd: error: \(failure)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+extension BatchConfig {
+    /// The named job, or an error naming the closest one and exit status 1.
+    func jobOrExit(_ name: String) throws -> JobConfig {
+        if let job = job(named: name) { return job }
+        let hint = Suggestion.closest(to: name, among: jobs.map(\.name)).map { " (did you mean '\($0)'?)" } ?? ""
+        Console.error("\(path): error: no job named '\(name)'\(hint)")
+        throw ExitCode(1)
+    }
+}
