@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "batchd", targets: ["batchd"]),
         .library(name: "BatchdCore", targets: ["BatchdCore"]),
+        .library(name: "BatchdTestKit", targets: ["BatchdTestKit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -45,7 +46,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "BatchdCoreTests", dependencies: ["BatchdCore", "BatchdHandlers"]),
+        // What tests of batchd (and of custom job types) need: a manual clock, an in-memory
+        // history store, a scripted job type.
+        .target(name: "BatchdTestKit", dependencies: ["BatchdCore"]),
+        .testTarget(name: "BatchdCoreTests", dependencies: ["BatchdCore", "BatchdHandlers", "BatchdTestKit"]),
         .testTarget(name: "BatchdEndToEndTests", dependencies: ["BatchdCore"]),
     ]
 )

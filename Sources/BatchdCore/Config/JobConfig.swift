@@ -46,6 +46,13 @@ public struct RetryPolicy: Sendable, Hashable {
     public var multiplier: Double
     public var maxDelay: Duration
 
+    public init(maxAttempts: Int, initialDelay: Duration, multiplier: Double, maxDelay: Duration) {
+        self.maxAttempts = maxAttempts
+        self.initialDelay = initialDelay
+        self.multiplier = multiplier
+        self.maxDelay = maxDelay
+    }
+
     public static let standard = RetryPolicy(maxAttempts: 3, initialDelay: .seconds(60), multiplier: 2, maxDelay: .seconds(3600))
 
     /// The wait before attempt `attempt + 1`, after attempt `attempt` (1-based) failed.

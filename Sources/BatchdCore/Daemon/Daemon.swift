@@ -48,6 +48,7 @@ public final class Daemon: @unchecked Sendable {  // mutable state is confined t
         }
         let reaper = OrphanReaper.start()
         let engine = Engine(config: config, history: history, logger: logger)
+        await engine.prepare()
         let control: ControlSocketServer
         do {
             control = try ControlSocketServer(path: "\(config.stateDirectory)/control.sock") { verb, job in

@@ -23,6 +23,12 @@ public final class Engine: Sendable {
         scheduler = Scheduler(config: config, manager: manager, history: history, clock: clock, events: events, logger: logger)
     }
 
+    /// Plans every job from its history; until then triggers are refused. `run` does it too,
+    /// but a caller that accepts requests before the loop starts awaits it first.
+    public func prepare() async {
+        await scheduler.prepare()
+    }
+
     /// Runs until `shutdown` is called.
     public func run() async {
         let scheduler = self.scheduler
@@ -73,9 +79,10 @@ public final class Engine: Sendable {
             configDirectory: config.directory, stateDirectory: config.stateDirectory, environment: environment
         )
         let id = try await history.allocateRunID()
-        try await history.runStarted(id: id, job: job.name, displayName: job.displayName, trigger: .manual, attempt: 1, at: clock.wallNow())
+        let start = JobRunner.Start(clock: clock)
+        try await history.runStarted(id: id, job: job.name, displayName: job.displayName, trigger: .manual, attempt: 1, at: start.wall)
         let stopper = RunStopper()
-        let task = Task { await runner.execute(job, id: id, trigger: .manual, attempt: 1, stopper: stopper) }
+        let task = Task { await runner.execute(job, id: id, trigger: .manual, attempt: 1, start: start, stopper: stopper) }
         let outcome = await withTaskCancellationHandler {
             await task.value
         } onCancel: {

@@ -149,7 +149,8 @@ actor JobManager {
                 await self.finished(request.job.name, completion: nil)
                 return
             }
-            let startedAt = runner.clock.wallNow()
+            let start = JobRunner.Start(clock: runner.clock)
+            let startedAt = start.wall
             events.publish(.runStarted(job: request.job.name, runID: id, trigger: request.trigger, attempt: request.attempt))
             logger.info("run started", metadata: ["job": "\(request.job.name)", "run": "\(id)", "attempt": "\(request.attempt)", "trigger": "\(request.trigger.rawValue)"])
             do {
@@ -159,7 +160,7 @@ actor JobManager {
                 logger.warning("cannot mark the run as running (a crash now would not show it as interrupted): \(error)",
                                metadata: ["job": "\(request.job.name)", "run": "\(id)"])
             }
-            let outcome = await runner.execute(request.job, id: id, trigger: request.trigger, attempt: request.attempt, stopper: stopper)
+            let outcome = await runner.execute(request.job, id: id, trigger: request.trigger, attempt: request.attempt, start: start, stopper: stopper)
             await self.record(outcome.record)
             await self.finished(request.job.name, completion: Completion(record: outcome.record, retryNotBefore: outcome.retryNotBefore))
         }

@@ -40,8 +40,20 @@ struct JobRunner: Sendable {
         case timedOut
     }
 
-    func execute(_ job: JobConfig, id: Int64, trigger: RunTrigger, attempt: Int, stopper: RunStopper) async -> Outcome {
-        let startedAt = clock.wallNow()
+    /// The moment a run starts, fixed before anyone is told it started, so that its timeout
+    /// counts from the same instant the `runStarted` event reports.
+    struct Start: Sendable {
+        var wall: Date
+        var instant: ContinuousClock.Instant
+
+        init(clock: any EngineClock) {
+            wall = clock.wallNow()
+            instant = clock.now()
+        }
+    }
+
+    func execute(_ job: JobConfig, id: Int64, trigger: RunTrigger, attempt: Int, start: Start, stopper: RunStopper) async -> Outcome {
+        let startedAt = start.wall
         let runLog = RunLog(capacity: maxLogEntries)
         var logger = Logger(label: "batchd.run") { _ in
             MultiplexLogHandler([RunLogHandler(log: runLog), DaemonLogForwarder(logger: daemonLogger)])
@@ -57,7 +69,7 @@ struct JobRunner: Sendable {
             environment: environment
         )
         let handler = job.handler
-        let deadline = clock.now() + job.timeout
+        let deadline = start.instant + job.timeout
         let clock = self.clock
         let race: Race = await withTaskGroup(of: Race?.self) { group in
             group.addTask {

@@ -55,13 +55,22 @@ public actor Scheduler {
         self.logger = logger
     }
 
-    /// Plans every job from its history, then runs the loop until `stop()`.
-    func run() async {
+    /// Plans every job from its history. Until this returns, triggers are refused as "shutting
+    /// down"; the daemon awaits it before it accepts requests.
+    func prepare() async {
         guard state == .created else { return }
-        state = .running
+        var planned: [String: JobTimer] = [:]
         for job in config.jobs {
-            timers[job.name] = await initialTimer(for: job)
+            planned[job.name] = await initialTimer(for: job)
         }
+        guard state == .created else { return }  // stopped meanwhile
+        timers = planned
+        state = .running
+    }
+
+    /// Runs the loop until `stop()` (preparing first if that has not been done).
+    func run() async {
+        await prepare()
         while state == .running {
             await fireDueJobs()
             guard state == .running else { break }
@@ -233,6 +242,9 @@ public actor Scheduler {
             }
         case nil:
             break
+        }
+        if case .interval = job.schedule, timer.slot == nil || missed {
+            timer.slot = now  // the interval counts from this run
         }
         if job.runOnStart {
             timer.nextDue = now
