@@ -1,0 +1,106 @@
+import Foundation
+import Testing
+
+/// A `batchd run` daemon started from the built binary, whose stderr log is read line by line
+/// on a thread, so that a test blocks until a given line appears instead of sleeping.
+final class DaemonProcess: @unchecked Sendable {  // state behind `condition`
+    let process = Process()
+    let folder: TemporaryFolder
+    private let condition = NSCondition()
+    private var lines: [String] = []
+    private var ended = false
+
+    init(config: String, environment: [String: String] = [:]) throws {
+        folder = try TemporaryFolder()
+        try folder.write("batch.yaml", config)
+        process.executableURL = BatchdProcess.binary
+        process.arguments = ["run", "--config", folder.url.appendingPathComponent("batch.yaml").path]
+        process.currentDirectoryURL = folder.url
+        var env = ProcessInfo.processInfo.environment
+        env.merge(environment) { _, new in new }
+        process.environment = env
+        let pipe = Pipe()
+        process.standardError = pipe
+        process.standardOutput = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let reader = pipe.fileHandleForReading
+        let thread = Thread { [self] in
+            var buffer = Data()
+            while true {
+                let chunk = reader.availableData
+                if chunk.isEmpty { break }
+                buffer.append(chunk)
+                while let newline = buffer.firstIndex(of: 0x0A) {
+                    let line = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
+                    buffer.removeSubrange(buffer.startIndex...newline)
+                    condition.withLock {
+                        lines.append(line)
+                        condition.broadcast()
+                    }
+                }
+            }
+            condition.withLock {
+                ended = true
+                condition.broadcast()
+            }
+        }
+        thread.start()
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    var stateDirectory: URL { folder.url.appendingPathComponent(".batchd") }
+    var pid: Int32 { process.processIdentifier }
+
+    /// Blocks until a log line contains every one of `parts` (counting from line `after`), or
+    /// fails the test after `timeout`. Returns the line's index.
+    @discardableResult
+    func waitForLine(_ parts: String..., after: Int = 0, timeout: Double = 20, sourceLocation: SourceLocation = #_sourceLocation) -> Int? {
+        let deadline = Date().addingTimeInterval(timeout)
+        return condition.withLock {
+            var index = after
+            while true {
+                while index < lines.count {
+                    if parts.allSatisfy(lines[index].contains) { return index }
+                    index += 1
+                }
+                if ended || !condition.wait(until: deadline) {
+                    Issue.record("no log line with \(parts) within \(timeout) s; the log:\n\(lines.joined(separator: "\n"))", sourceLocation: sourceLocation)
+                    return nil
+                }
+            }
+        }
+    }
+
+    var log: [String] { condition.withLock { lines } }
+
+    /// Runs `batchd ARGS --config ...` against this daemon's configuration.
+    func cli(_ arguments: String...) throws -> BatchdProcess.Outcome {
+        try BatchdProcess.run(arguments + ["--config", folder.url.appendingPathComponent("batch.yaml").path], in: folder.url)
+    }
+
+    func signal(_ number: Int32) {
+        kill(process.processIdentifier, number)
+    }
+
+    /// Waits for the daemon to exit and returns its status.
+    func exitStatus() -> Int32 {
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// The run records of `job`, parsed loosely (the unit tests check the format exactly).
+    func records(_ job: String) throws -> [[String: Any]] {
+        let path = stateDirectory.appendingPathComponent("runs/\(job).jsonl").path
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+        return try text.split(separator: "\n").map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        }
+    }
+}
