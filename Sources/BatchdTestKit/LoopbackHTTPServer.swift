@@ -1,0 +1,116 @@
+import Foundation
+import Synchronization
+
+/// A small HTTP/1.1 server on 127.0.0.1 (a port the kernel picks), for tests that need a real
+/// peer for libcurl: each request is answered by `respond`, one connection at a time, and
+/// every request is kept for the test to inspect. Not for production: no keep-alive, no TLS.
+public final class LoopbackHTTPServer: @unchecked Sendable {  // fd and port set once in init
+    public struct Request: Sendable {
+        public var method: String
+        public var path: String
+        public var headers: [(name: String, value: String)]
+        public var body: [UInt8]
+
+        public func header(_ name: String) -> String? {
+            headers.first { $0.name.lowercased() == name.lowercased() }?.value
+        }
+    }
+
+    public struct Response: Sendable {
+        public var status: Int
+        public var headers: [(String, String)]
+        public var body: [UInt8]
+
+        public init(status: Int, headers: [(String, String)] = [], body: String = "") {
+            self.status = status
+            self.headers = headers
+            self.body = Array(body.utf8)
+        }
+    }
+
+    public let port: UInt16
+    private let fd: Int32
+    private let respond: @Sendable (Request) -> Response
+    private let received = Mutex<[Request]>([])
+
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
+    public var requests: [Request] { received.withLock { $0 } }
+
+    public init(respond: @escaping @Sendable (Request) -> Response) throws {
+        self.respond = respond
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, listen(fd, 64) == 0 else { throw POSIXError(.EADDRINUSE) }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        port = UInt16(bigEndian: address.sin_port)
+        let thread = Thread { [self] in serve() }
+        thread.start()
+    }
+
+    deinit {
+        shutdown(fd, Int32(SHUT_RDWR))
+        close(fd)
+    }
+
+    private func serve() {
+        while true {
+            let client = accept(fd, nil, nil)
+            if client < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            handle(client)
+            close(client)
+        }
+    }
+
+    private func handle(_ client: Int32) {
+        var data: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        var headEnd: Int?
+        while headEnd == nil {
+            let count = read(client, &chunk, chunk.count)
+            guard count > 0 else { return }
+            data += chunk[0..<count]
+            headEnd = data.firstRange(of: [13, 10, 13, 10])?.upperBound
+        }
+        let head = String(decoding: data[0..<headEnd!], as: UTF8.self).split(separator: "\r\n")
+        let requestLine = head.first?.split(separator: " ") ?? []
+        guard requestLine.count >= 2 else { return }
+        let headers = head.dropFirst().compactMap { line -> (String, String)? in
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+        }
+        let length = headers.first { $0.0.lowercased() == "content-length" }.flatMap { Int($0.1) } ?? 0
+        var body = Array(data[headEnd!...])
+        while body.count < length {
+            let count = read(client, &chunk, chunk.count)
+            guard count > 0 else { break }
+            body += chunk[0..<count]
+        }
+        let request = Request(method: String(requestLine[0]), path: String(requestLine[1]), headers: headers, body: body)
+        received.withLock { $0.append(request) }
+        let response = respond(request)
+        var text = "HTTP/1.1 \(response.status) Status\r\nContent-Length: \(response.body.count)\r\nConnection: close\r\n"
+        for (name, value) in response.headers { text += "\(name): \(value)\r\n" }
+        let bytes = Array((text + "\r\n").utf8) + (request.method == "HEAD" ? [] : response.body)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
+            guard written > 0 else { return }
+            offset += written
+        }
+    }
+}

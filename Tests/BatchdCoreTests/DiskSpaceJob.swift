@@ -1,0 +1,1 @@
+../../examples/custom-job-type/DiskSpaceJob.swift
