@@ -2,11 +2,16 @@
 #include "CBatchdSystem.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <time.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <pthread.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #ifndef SYS_pidfd_open
@@ -63,4 +68,53 @@ int CBatchd_pidfd_open(pid_t pid) {
 
 int CBatchd_set_child_subreaper(void) {
     return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+}
+
+int CBatchd_timerfd_create(void) {
+    return timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+}
+
+int CBatchd_timerfd_arm(int fd, long long nanoseconds) {
+    struct itimerspec spec = { { 0, 0 }, { nanoseconds / 1000000000LL, nanoseconds % 1000000000LL } };
+    return timerfd_settime(fd, 0, &spec, NULL);
+}
+
+int CBatchd_wait_either(int first, int second) {
+    struct pollfd entries[2] = { { .fd = first, .events = POLLIN }, { .fd = second, .events = POLLIN } };
+    int result;
+    do {
+        result = poll(entries, 2, -1);
+    } while (result < 0 && errno == EINTR);
+    if (result < 0) return 0;
+    return (entries[0].revents ? 1 : 0) | (entries[1].revents ? 2 : 0);
+}
+
+int CBatchd_set_timer_slack(unsigned long nanoseconds) {
+    return prctl(PR_SET_TIMERSLACK, nanoseconds, 0, 0, 0);
+}
+
+static void fill_set(sigset_t *set, const int *signals, int count) {
+    sigemptyset(set);
+    for (int i = 0; i < count; i++) sigaddset(set, signals[i]);
+}
+
+int CBatchd_block_signals(const int *signals, int count) {
+    sigset_t set;
+    fill_set(&set, signals, count);
+    return pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+int CBatchd_signalfd(const int *signals, int count) {
+    sigset_t set;
+    fill_set(&set, signals, count);
+    return signalfd(-1, &set, SFD_CLOEXEC);
+}
+
+int CBatchd_read_signal(int fd) {
+    struct signalfd_siginfo info;
+    ssize_t result;
+    do {
+        result = read(fd, &info, sizeof info);
+    } while (result < 0 && errno == EINTR);
+    return result == (ssize_t)sizeof info ? (int)info.ssi_signo : -1;
 }

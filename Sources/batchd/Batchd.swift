@@ -2,8 +2,12 @@ import ArgumentParser
 import BatchdCore
 
 /// The `batchd` command. The root only lists subcommands; each lives in its own file.
+///
+/// Synchronous on purpose: an async `main` runs the process under `dispatch_main`, whose timer
+/// wakes an idle daemon once a second; `BlockingAsync` runs async work from a plain `main`
+/// that sleeps on a semaphore, so an idle daemon makes no system calls at all.
 @main
-struct Batchd: AsyncParsableCommand {
+struct Batchd: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "batchd",
         abstract: "A config-file-driven batch job runner: jobs in batch.yaml, runs in JSON Lines.",

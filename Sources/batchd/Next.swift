@@ -3,7 +3,7 @@ import BatchdCore
 import Foundation
 
 extension Batchd {
-    struct Next: AsyncParsableCommand {
+    struct Next: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print the next fire times of each job, in local time and UTC."
         )
@@ -22,7 +22,7 @@ extension Batchd {
             }
         }
 
-        func run() async throws {
+        func run() throws {
             let config = try options.loadOrExit()
             var jobs = config.jobs
             if let job {

@@ -3,7 +3,7 @@ import BatchdCore
 import Foundation
 
 extension Batchd {
-    struct Once: AsyncParsableCommand {
+    struct Once: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run one job now in this process and record it (exit 0 completed, 1 failed or timed out)."
         )
@@ -13,9 +13,14 @@ extension Batchd {
         @Argument(help: "The job to run.")
         var job: String
 
-        func run() async throws {
+        func run() throws {
+            SignalEvents.blockEarly([SIGINT, SIGTERM])
             let config = try options.loadOrExit()
             let job = try config.jobOrExit(self.job)
+            try BlockingAsync.run { try await Self.runOnce(job, config: config) }
+        }
+
+        private static func runOnce(_ job: JobConfig, config: BatchConfig) async throws {
             let logger = DaemonLogger.make(config)
             let history: JSONLinesHistoryStore
             do {
@@ -47,7 +52,7 @@ extension Batchd {
         }
     }
 
-    struct Trigger: AsyncParsableCommand {
+    struct Trigger: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Ask the running daemon to run a job now (exit 0 accepted, 1 refused)."
         )
@@ -57,12 +62,12 @@ extension Batchd {
         @Argument(help: "The job to run.")
         var job: String
 
-        func run() async throws {
+        func run() throws {
             try ControlRequest.send("trigger", job: job, options: options)
         }
     }
 
-    struct Cancel: AsyncParsableCommand {
+    struct Cancel: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Ask the running daemon to cancel a job's run (exit 0 accepted, 1 refused)."
         )
@@ -72,7 +77,7 @@ extension Batchd {
         @Argument(help: "The job whose run to cancel.")
         var job: String
 
-        func run() async throws {
+        func run() throws {
             try ControlRequest.send("cancel", job: job, options: options)
         }
     }

@@ -1,14 +1,14 @@
 import ArgumentParser
 
 extension Batchd {
-    struct Validate: AsyncParsableCommand {
+    struct Validate: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check batch.yaml and print every problem (exit 0 valid, 1 invalid, 2 unreadable)."
         )
 
         @OptionGroup var options: ConfigOptions
 
-        func run() async throws {
+        func run() throws {
             _ = try options.loadOrExit()
         }
     }

@@ -26,6 +26,7 @@ public final class Daemon: @unchecked Sendable {  // mutable state is confined t
     }
 
     /// Runs until SIGTERM or SIGINT, then shuts down gracefully. Throws only when it cannot start.
+    /// The caller must have called `SignalEvents.blockEarly()` before starting any thread.
     public func run() async throws(StartError) {
         _ = HTTPClient.globalInit  // before any thread uses curl
         let lock: StateLock
@@ -46,7 +47,7 @@ public final class Daemon: @unchecked Sendable {  // mutable state is confined t
         } catch {
             logger.error("cannot record interrupted runs: \(error)")
         }
-        let reaper = OrphanReaper.start()
+        OrphanReaper.becomeSubreaper()
         let engine = Engine(config: config, history: history, logger: logger)
         await engine.prepare()
         let control: ControlSocketServer
@@ -70,7 +71,7 @@ public final class Daemon: @unchecked Sendable {  // mutable state is confined t
         let statusWriter = Task { await writeStatusOnChange(engine: engine, history: history) }
         let engineTask = Task { await engine.run() }
 
-        for await signal in SignalEvents.stream([SIGTERM, SIGINT, SIGHUP]) {
+        for await signal in SignalEvents.stream(SignalEvents.daemonSignals) {
             if signal == SIGHUP {
                 await reload(engine: engine, reason: "SIGHUP")
                 continue
@@ -84,7 +85,7 @@ public final class Daemon: @unchecked Sendable {  // mutable state is confined t
         statusWriter.cancel()
         await writeStatus(engine: engine, history: history)
         logger.info("stopped; every run is recorded")
-        withExtendedLifetime((lock, reaper)) {}
+        withExtendedLifetime(lock) {}
     }
 
     /// Re-reads batch.yaml; a valid file is applied at once, an invalid one changes nothing.

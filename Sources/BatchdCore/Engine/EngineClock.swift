@@ -27,7 +27,8 @@ extension EngineClock {
     }
 }
 
-/// The real clocks: `ContinuousClock` (monotonic, counting suspend) and `Date`.
+/// The real clocks: `ContinuousClock` (monotonic, counting suspend) and `Date`, with sleeps
+/// that end on time (see `PreciseTimer`).
 public struct SystemClock: EngineClock {
     public init() {}
 
@@ -36,7 +37,6 @@ public struct SystemClock: EngineClock {
     public func wallNow() -> Date { Date() }
 
     public func sleep(until deadline: ContinuousClock.Instant) async throws {
-        // No tolerance: the timer fires at the deadline instead of being coalesced later.
-        try await Task.sleep(until: deadline, tolerance: .zero, clock: .continuous)
+        try await PreciseTimer.shared.sleep(until: deadline)
     }
 }

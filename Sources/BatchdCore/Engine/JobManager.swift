@@ -75,7 +75,12 @@ actor JobManager {
         running[job] != nil || waiting.contains { $0.job.name == job }
     }
 
-    func submit(_ request: Request) -> Admission {
+    /// Admits each request in order; one call for everything due at one instant.
+    func submit(_ requests: [Request]) -> [Admission] {
+        requests.map(submit)
+    }
+
+    private func submit(_ request: Request) -> Admission {
         let name = request.job.name
         guard state == .accepting else { return .shuttingDown }
         if running[name] != nil {
@@ -140,6 +145,8 @@ actor JobManager {
         let history = self.history
         let events = self.events
         let logger = self.logger
+        // The run starts now, in the manager, whatever the id allocation and marker cost later.
+        let start = JobRunner.Start(clock: runner.clock)
         let task = Task {
             let id: Int64
             do {
@@ -149,10 +156,14 @@ actor JobManager {
                 await self.finished(request.job.name, completion: nil)
                 return
             }
-            let start = JobRunner.Start(clock: runner.clock)
             let startedAt = start.wall
+            // How late the start is against the due time, on the monotonic clock.
+            let late = request.dueAt.duration(to: start.instant)
             events.publish(.runStarted(job: request.job.name, runID: id, trigger: request.trigger, attempt: request.attempt))
-            logger.info("run started", metadata: ["job": "\(request.job.name)", "run": "\(id)", "attempt": "\(request.attempt)", "trigger": "\(request.trigger.rawValue)"])
+            logger.info("run started", metadata: [
+                "job": "\(request.job.name)", "run": "\(id)", "attempt": "\(request.attempt)", "trigger": "\(request.trigger.rawValue)",
+                "lateUs": "\(max(0, late.components.seconds * 1_000_000 + late.components.attoseconds / 1_000_000_000_000))",
+            ])
             do {
                 try await history.runStarted(id: id, job: request.job.name, displayName: request.job.displayName,
                                              trigger: request.trigger, attempt: request.attempt, at: startedAt)

@@ -60,8 +60,10 @@ public actor Scheduler {
     func prepare() async {
         guard state == .created else { return }
         var planned: [String: JobTimer] = [:]
+        // One instant for all: jobs due "at start" are due together, not microseconds apart.
+        let now = clock.now(), wallNow = clock.wallNow()
         for job in config.jobs {
-            planned[job.name] = await initialTimer(for: job)
+            planned[job.name] = await initialTimer(for: job, now: now, wallNow: wallNow)
         }
         guard state == .created else { return }  // stopped meanwhile
         timers = planned
@@ -119,7 +121,7 @@ public actor Scheduler {
                 }
                 next[job.name] = timer
             } else {
-                next[job.name] = await initialTimer(for: job)
+                next[job.name] = await initialTimer(for: job, now: clock.now(), wallNow: clock.wallNow())
             }
         }
         timers = next
@@ -179,37 +181,50 @@ public actor Scheduler {
         }
     }
 
+    /// Starts every job that is due, all in one request to the manager, so that twenty jobs due
+    /// at one instant start within microseconds of each other rather than one hop apart.
     private func fireDueJobs() async {
         let now = clock.now()
         let due = timers.values.filter { ($0.nextDue ?? .distantFuture) <= now }
             .sorted { ($0.nextDue!, $0.job.name) < ($1.nextDue!, $1.job.name) }
-        for timer in due {
-            guard state == .running, var current = timers[timer.job.name], let dueAt = current.nextDue, dueAt <= now else { continue }
+        guard !due.isEmpty, state == .running else { return }
+        var requests: [JobManager.Request] = []
+        for var timer in due {
+            let dueAt = timer.nextDue!
             let lateness = dueAt.duration(to: now)
             if lateness > .seconds(1) {
-                logger.info("starting \(DurationText.format(lateness)) late", metadata: ["job": "\(current.job.name)"])
+                logger.info("starting \(DurationText.format(lateness)) late", metadata: ["job": "\(timer.job.name)"])
             }
-            current.nextDue = nil
-            timers[current.job.name] = current
-            let outcome = await submit(current.job, trigger: current.nextTrigger, attempt: current.nextAttempt, dueAt: dueAt)
-            if outcome == .alreadyRunning, var skipped = timers[current.job.name] {
+            requests.append(.init(job: timer.job, trigger: timer.nextTrigger, attempt: timer.nextAttempt, dueAt: dueAt))
+            timer.nextDue = nil
+            timers[timer.job.name] = timer
+        }
+        let admissions = await manager.submit(requests)
+        for (request, admission) in zip(requests, admissions) {
+            let outcome = record(admission, for: request.job.name)
+            if outcome == .alreadyRunning, var skipped = timers[request.job.name] {
                 // overlap: forbid: this occurrence is skipped; plan the next one.
-                logger.warning("still running at its next due time: this occurrence is skipped", metadata: ["job": "\(current.job.name)"])
+                logger.warning("still running at its next due time: this occurrence is skipped", metadata: ["job": "\(request.job.name)"])
                 planNormal(&skipped, after: now)
-                timers[current.job.name] = skipped
+                timers[request.job.name] = skipped
             }
         }
     }
 
     private func submit(_ job: JobConfig, trigger: RunTrigger, attempt: Int, dueAt: ContinuousClock.Instant) async -> TriggerOutcome {
-        let admission = await manager.submit(.init(job: job, trigger: trigger, attempt: attempt, dueAt: dueAt))
+        let admission = await manager.submit([.init(job: job, trigger: trigger, attempt: attempt, dueAt: dueAt)])[0]
+        return record(admission, for: job.name)
+    }
+
+    /// Notes what the manager did with a run of `name` and says it as a trigger outcome.
+    private func record(_ admission: JobManager.Admission, for name: String) -> TriggerOutcome {
         switch admission {
         case .started, .waiting:
-            if var timer = timers[job.name] {
+            if var timer = timers[name] {
                 timer.inFlight = true
                 timer.nextDue = nil
                 timer.upstreamSuccesses = []
-                timers[job.name] = timer
+                timers[name] = timer
             }
             return admission == .started ? .started : .waiting
         case .queuedAfterCurrent: return .queued
@@ -222,13 +237,12 @@ public actor Scheduler {
 
     /// The plan at start-up: from the job's history, with one catch-up run when a fire time
     /// was missed while batchd was down, and `runOnStart`.
-    private func initialTimer(for job: JobConfig) async -> JobTimer {
+    private func initialTimer(for job: JobConfig, now: ContinuousClock.Instant, wallNow: Date) async -> JobTimer {
         var timer = JobTimer(job: job)
         let latest = try? await history.latest(job: job.name)
         timer.lastRunStart = latest?.startedAt
         timer.lastSuccess = (try? await history.lastSuccess(job: job.name)) ?? nil
         guard job.enabled else { return timer }
-        let now = clock.now(), wallNow = clock.wallNow()
         var missed = false
         switch job.schedule {
         case .interval(let period):

@@ -52,18 +52,34 @@ public enum ChildProcess {
 
     /// Starts `argv` and returns when it and everything left in its group have ended. Task
     /// cancellation ends the group (SIGTERM, then SIGKILL after `killGrace`).
+    ///
+    /// The spawn itself happens on the watcher's thread too: `posix_spawn` costs a fraction of a
+    /// millisecond, and twenty of them at one instant must not hold up Swift's small pool (and
+    /// with it the scheduler).
     public static func run(
         _ argv: [String], environment: [String: String], workingDirectory: String?,
         killGrace: Duration = .seconds(10), onLine: @escaping @Sendable (Stream, String) -> Void
     ) async throws(SpawnError) -> Termination {
-        let watcher = try spawn(argv, environment: environment, workingDirectory: workingDirectory, killGrace: killGrace, onLine: onLine)
-        return await withTaskCancellationHandler {
+        let cancellation = CancellationLatch()
+        let outcome: Result<Termination, SpawnError> = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                watcher.start { continuation.resume(returning: $0) }
+                let thread = Thread {
+                    do {
+                        let watcher = try spawn(argv, environment: environment, workingDirectory: workingDirectory,
+                                                killGrace: killGrace, onLine: onLine)
+                        cancellation.attach(watcher)
+                        continuation.resume(returning: .success(watcher.watch()))
+                    } catch {
+                        continuation.resume(returning: .failure(error as! SpawnError))
+                    }
+                }
+                thread.name = "batchd-child"
+                thread.start()
             }
         } onCancel: {
-            watcher.requestTermination()
+            cancellation.cancel()
         }
+        return try outcome.get()
     }
 
     private static func spawn(
@@ -153,17 +169,9 @@ final class ChildWatcher: @unchecked Sendable {
         _ = write(wakeFD, &one, 8)
     }
 
-    func start(_ done: @escaping @Sendable (ChildProcess.Termination) -> Void) {
-        let thread = Thread { [self] in
-            done(watch())
-        }
-        thread.name = "batchd-child-\(pid)"
-        thread.start()
-    }
-
     private func now() -> ContinuousClock.Instant { ContinuousClock.now }
 
-    private func watch() -> ChildProcess.Termination {
+    func watch() -> ChildProcess.Termination {
         var termination = ChildProcess.Termination(exitStatus: nil, signal: nil, signalledGroup: false, leftoversEnded: false)
         var buffers: [Int32: [UInt8]] = [stdoutFD: [], stderrFD: []]
         var open: Set<Int32> = [stdoutFD, stderrFD]
@@ -272,5 +280,26 @@ final class ChildWatcher: @unchecked Sendable {
         var line = bytes
         if line.last == 0x0D { line = line.dropLast() }
         onLine(stream, String(decoding: line, as: UTF8.self))
+    }
+}
+
+/// Carries a cancellation that may come before the child exists to its watcher once it does.
+private final class CancellationLatch: Sendable {
+    private let state = Mutex<(cancelled: Bool, watcher: ChildWatcher?)>((false, nil))
+
+    func attach(_ watcher: ChildWatcher) {
+        let cancelled = state.withLock { state -> Bool in
+            state.watcher = watcher
+            return state.cancelled
+        }
+        if cancelled { watcher.requestTermination() }
+    }
+
+    func cancel() {
+        let watcher = state.withLock { state -> ChildWatcher? in
+            state.cancelled = true
+            return state.watcher
+        }
+        watcher?.requestTermination()
     }
 }

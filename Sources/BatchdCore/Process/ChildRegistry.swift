@@ -28,22 +28,13 @@ enum ChildRegistry {
 
 /// Processes orphaned by jobs (a shell's background children) are re-parented to the daemon,
 /// which makes itself a child subreaper (and is PID 1 in a container anyway); they must be
-/// reaped, or they stay zombies forever and keep their process group looking alive. On each
-/// SIGCHLD this reaps every zombie child that is not one of batchd's own (their watcher does).
-public final class OrphanReaper: @unchecked Sendable {  // `source` is set once, in init
-    private let source: DispatchSourceSignal
-
-    /// Makes this process the reaper of its descendants' orphans and starts reaping them.
-    public static func start() -> OrphanReaper {
+/// reaped, or they stay zombies forever and keep their process group looking alive. The daemon
+/// calls `reapOrphans` on each SIGCHLD: it reaps every zombie child that is not one of batchd's
+/// own (their watcher reaps those).
+public enum OrphanReaper {
+    /// Makes this process the reaper of its descendants' orphans.
+    public static func becomeSubreaper() {
         _ = CBatchd_set_child_subreaper()
-        return OrphanReaper()
-    }
-
-    private init() {
-        signal(SIGCHLD, SIG_DFL)
-        source = DispatchSource.makeSignalSource(signal: SIGCHLD, queue: DispatchQueue(label: "batchd.reaper"))
-        source.setEventHandler { OrphanReaper.reapOrphans() }
-        source.resume()
     }
 
     static func reapOrphans() {

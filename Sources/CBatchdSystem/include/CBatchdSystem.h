@@ -21,4 +21,27 @@ int CBatchd_pidfd_open(pid_t pid);
 /// prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants are re-parented to this process.
 int CBatchd_set_child_subreaper(void);
 
+/// A CLOCK_MONOTONIC timerfd (close-on-exec, non-blocking); -1 and errno.
+int CBatchd_timerfd_create(void);
+
+/// Arms `fd` to expire once, `nanoseconds` from now (at least 1 ns); 0 disarms it.
+int CBatchd_timerfd_arm(int fd, long long nanoseconds);
+
+/// Blocks until `first` or `second` is readable. Returns a bit set: 1 first, 2 second.
+/// (poll without a timeout: poll's own timeouts get 0.1% of their length as slack, 1 ms on a
+/// one-second sleep, while a timerfd expires on time.)
+int CBatchd_wait_either(int first, int second);
+
+/// prctl(PR_SET_TIMERSLACK) for the calling thread: how late the kernel may wake it, in ns.
+int CBatchd_set_timer_slack(unsigned long nanoseconds);
+
+/// Blocks `signals` in the calling thread (and so in every thread it starts later).
+int CBatchd_block_signals(const int *signals, int count);
+
+/// A blocking signalfd for `signals` (which must be blocked); -1 and errno.
+int CBatchd_signalfd(const int *signals, int count);
+
+/// Reads one signal from a signalfd, blocking; returns its number, or -1.
+int CBatchd_read_signal(int fd);
+
 #endif
