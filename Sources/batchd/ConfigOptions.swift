@@ -47,7 +47,8 @@ enum Console {
         FileHandle.standardError.write(Data((text + "\n").utf8))
     }
 
-    static func print(_ text: String) {
+    static func print(_ text: String, skipEmpty: Bool = false) {
+        if skipEmpty && text.isEmpty { return }
         FileHandle.standardOutput.write(Data((text + "\n").utf8))
     }
 }

@@ -10,9 +10,14 @@ final class DaemonProcess: @unchecked Sendable {  // state behind `condition`
     private var lines: [String] = []
     private var ended = false
 
-    init(config: String, environment: [String: String] = [:]) throws {
-        folder = try TemporaryFolder()
+    convenience init(config: String, environment: [String: String] = [:]) throws {
+        let folder = try TemporaryFolder()
         try folder.write("batch.yaml", config)
+        try self.init(folder: folder, environment: environment)
+    }
+
+    init(folder: TemporaryFolder, environment: [String: String] = [:]) throws {
+        self.folder = folder
         process.executableURL = BatchdProcess.binary
         process.arguments = ["run", "--config", folder.url.appendingPathComponent("batch.yaml").path]
         process.currentDirectoryURL = folder.url

@@ -31,9 +31,15 @@ public struct HTTPSettings: Sendable, Hashable {
 }
 
 public struct HistorySettings: Sendable, Hashable {
-    public var maxRunsPerJob: Int = 10_000
-    public var maxLogEntriesPerRun: Int = 1_000
-    public var fsync: Bool = true
+    public var maxRunsPerJob: Int
+    public var maxLogEntriesPerRun: Int
+    public var fsync: Bool
+
+    public init(maxRunsPerJob: Int = 10_000, maxLogEntriesPerRun: Int = 1_000, fsync: Bool = true) {
+        self.maxRunsPerJob = maxRunsPerJob
+        self.maxLogEntriesPerRun = maxLogEntriesPerRun
+        self.fsync = fsync
+    }
 }
 
 public enum LogFormat: String, Sendable, CaseIterable {

@@ -33,12 +33,19 @@ public final class Daemon: @unchecked Sendable {  // mutable state is confined t
         let history: JSONLinesHistoryStore
         do {
             lock = try StateLock(stateDirectory: config.stateDirectory)
-            history = try JSONLinesHistoryStore(stateDirectory: config.stateDirectory, settings: config.history)
+            history = try JSONLinesHistoryStore(stateDirectory: config.stateDirectory, settings: config.history, waitForOwnership: true)
         } catch {
             throw StartError(description: error.description)
         }
-        for torn in await history.recovery.tornLines {
+        let recovery = await history.recovery
+        for torn in recovery.tornLines {
             logger.warning("cut off a torn last line (\(torn.bytesCut) bytes) of \(torn.file): a write was interrupted by a crash")
+        }
+        for rebuilt in recovery.rebuiltIndexes {
+            logger.warning("rebuilt the history index of \(rebuilt.job): \(rebuilt.reason)")
+        }
+        for unreadable in recovery.unreadableLines {
+            logger.warning("\(unreadable.count) line(s) of \(unreadable.file) are not run records and were left out of the index")
         }
         do {
             for run in try await history.recoverInterruptedRuns(now: Date()) {

@@ -2,54 +2,98 @@ import Foundation
 
 /// The run history on disk (SPEC section 4): `<stateDir>/runs/<job>.jsonl`, one JSON line per
 /// finished run, appended with one `write` on an `O_APPEND` descriptor and `fdatasync`ed when
-/// `history.fsync` is on; `<stateDir>/running/<id>.json` marks a run in progress.
+/// `history.fsync` is on; `runs/<job>.idx` indexes it (see `JobIndex`); `running/<id>.json`
+/// marks a run in progress.
 ///
-/// Opening the store recovers from a crash: a torn last line is cut off (and reported), and a
-/// run still marked as running by a process that is gone becomes an `interrupted` record.
-/// Latest-run questions read the ends of the files only.
+/// Roles. The *owner* (the daemon; `once` and `reindex` when no daemon runs) holds
+/// `runs/.index.lock`, repairs the files when it opens them (a torn last line is cut off and
+/// reported; an index that does not match its file is caught up or rebuilt) and keeps the
+/// indexes. An *appender* (`once` beside a running daemon) only appends lines; a *reader*
+/// (`runs`, `status`) only reads. Both find runs the index does not cover yet in the file's
+/// unindexed tail, which the owner indexes on its next append or start.
+///
+/// Every query reads index entries and the lines it returns: nothing scans a whole file.
 public actor JSONLinesHistoryStore: HistoryStore {
+    public enum Role: Sendable {
+        case owner, appender, reader
+    }
+
     public let stateDirectory: String
     public let runsDirectory: String
     let runningDirectory: String
     let settings: HistorySettings
-    private let ids: RunIDAllocator
+    public nonisolated let role: Role
+    private let ids: RunIDAllocator?
+    private let indexLock: Int32
     private var appendHandles: [String: Int32] = [:]
-    private var latestCache: [String: RunRecord] = [:]
+    private var indexes: [String: JobIndex] = [:]
     private var lastSuccessCache: [String: Date] = [:]
 
     /// What opening the store found and repaired.
     public struct Recovery: Sendable {
         public var tornLines: [(file: String, bytesCut: Int)] = []
+        public var rebuiltIndexes: [(job: String, reason: String)] = []
+        public var unreadableLines: [(file: String, count: Int)] = []
         public var interrupted: [RunRecord] = []
     }
 
     public private(set) var recovery = Recovery()
 
-    public init(stateDirectory: String, settings: HistorySettings) throws(HistoryError) {
+    /// Opens the store in `role`. Asking for `.owner` waits for ownership when `waitForOwnership`
+    /// is set (the daemon: a `once` holds it only briefly), and otherwise gives an appender when
+    /// another process owns the indexes (`once` beside a running daemon).
+    public init(stateDirectory: String, settings: HistorySettings, role wanted: Role = .owner,
+                waitForOwnership: Bool = false, rebuildIndexes: Bool = false) throws(HistoryError) {
         self.stateDirectory = stateDirectory
         self.settings = settings
         runsDirectory = "\(stateDirectory)/runs"
         runningDirectory = "\(stateDirectory)/running"
-        for directory in [stateDirectory, runsDirectory, runningDirectory, "\(stateDirectory)/state"] {
-            do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            } catch {
-                throw HistoryError("cannot create \(directory): \(error.localizedDescription)")
+        if wanted != .reader {
+            for directory in [stateDirectory, runsDirectory, runningDirectory, "\(stateDirectory)/state"] {
+                do {
+                    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                } catch {
+                    throw HistoryError("cannot create \(directory): \(error.localizedDescription)")
+                }
             }
         }
-        var tornLines: [(String, Int)] = []
+        var role = wanted
+        var lockFD: Int32 = -1
+        if wanted == .owner {
+            lockFD = open("\(runsDirectory)/.index.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            if lockFD < 0 || flock(lockFD, waitForOwnership ? LOCK_EX : LOCK_EX | LOCK_NB) != 0 { role = .appender }
+        }
+        self.role = role
+        indexLock = lockFD
+        var recovery = Recovery()
         var newestID: Int64 = 0
+        var opened: [String: JobIndex] = [:]
         for job in Self.jobFiles(in: runsDirectory) {
             let path = "\(runsDirectory)/\(job).jsonl"
-            if let cut = try Self.cutTornLine(path) { tornLines.append((path, cut)) }
-            if let last = Self.readLatest(path: path) { newestID = max(newestID, last.id) }
+            if role == .owner {
+                if let cut = try Self.cutTornLine(path) { recovery.tornLines.append((path, cut)) }
+                let index = try JobIndex(directory: runsDirectory, job: job, writable: true)
+                let sync = try IndexSync(index: index, file: path, forceRebuild: rebuildIndexes).run()
+                if let reason = sync.rebuilt { recovery.rebuiltIndexes.append((job, reason)) }
+                if sync.unreadableLines > 0 { recovery.unreadableLines.append((path, sync.unreadableLines)) }
+                newestID = max(newestID, index.highestID)
+                opened[job] = index
+            } else if role == .appender {
+                newestID = max(newestID, Self.readLatest(path: path)?.id ?? 0)
+            }
         }
-        ids = try RunIDAllocator(path: "\(runsDirectory)/.last-id", atLeast: newestID)
-        recovery.tornLines = tornLines
+        indexes = opened
+        ids = role == .reader ? nil : try RunIDAllocator(path: "\(runsDirectory)/.last-id", atLeast: newestID)
+        self.recovery = recovery
+    }
+
+    deinit {
+        for fd in appendHandles.values { close(fd) }
+        if indexLock >= 0 { close(indexLock) }  // releases ownership
     }
 
     /// Turns runs left marked as running by a dead process into `interrupted` records.
-    /// Called once by the daemon (and `once`) after opening.
+    /// Called once by the daemon after opening.
     public func recoverInterruptedRuns(now: Date) throws -> [RunRecord] {
         var recorded: [RunRecord] = []
         let markers = (try? FileManager.default.contentsOfDirectory(atPath: runningDirectory)) ?? []
@@ -64,7 +108,7 @@ public actor JSONLinesHistoryStore: HistoryStore {
             if let pid = marker["pid"]?.intValue, pid != Int64(getpid()), kill(pid_t(pid), 0) == 0 {
                 continue  // a run of another live process (`batchd once`)
             }
-            if try !contains(id: id, job: job) {
+            if try run(id: id) == nil {
                 let record = RunRecord(
                     id: id, jobType: job, displayName: marker["displayName"]?.stringValue ?? job, status: .interrupted,
                     trigger: marker["trigger"]?.stringValue.flatMap(RunTrigger.init) ?? .schedule,
@@ -81,10 +125,11 @@ public actor JSONLinesHistoryStore: HistoryStore {
         return recorded
     }
 
-    // MARK: HistoryStore
+    // MARK: HistoryStore: writing
 
     public func allocateRunID() throws -> Int64 {
-        try ids.next()
+        guard let ids else { throw HistoryError("the history is open read-only") }
+        return try ids.next()
     }
 
     public func runStarted(id: Int64, job: String, displayName: String, trigger: RunTrigger, attempt: Int, at: Date) throws {
@@ -100,6 +145,7 @@ public actor JSONLinesHistoryStore: HistoryStore {
     }
 
     public func append(_ record: RunRecord) throws {
+        guard role != .reader else { throw HistoryError("the history is open read-only") }
         let fd = try appendHandle(for: record.jobType)
         let line = record.line
         var info = stat()
@@ -110,62 +156,69 @@ public actor JSONLinesHistoryStore: HistoryStore {
             let reason = written < 0 ? String(cString: strerror(errno)) : "short write (\(written) of \(line.count) bytes; disk full?)"
             // Never leave a torn line behind for the next record to follow.
             if written > 0 { _ = ftruncate(fd, sizeBefore) }
-            throw HistoryError("cannot append to \(runsDirectory)/\(record.jobType).jsonl: \(reason)")
+            throw HistoryError("cannot append to \(path(of: record.jobType)): \(reason)")
         }
         if settings.fsync, fdatasync(fd) != 0 {
-            throw HistoryError("cannot sync \(runsDirectory)/\(record.jobType).jsonl: \(String(cString: strerror(errno)))")
+            throw HistoryError("cannot sync \(path(of: record.jobType)): \(String(cString: strerror(errno)))")
         }
         unlink(markerPath(record.id))
-        if record.id >= latestCache[record.jobType]?.id ?? 0 { latestCache[record.jobType] = record }
         if record.status == .completed, record.startedAt > lastSuccessCache[record.jobType] ?? .distantPast {
             lastSuccessCache[record.jobType] = record.startedAt
         }
+        guard role == .owner else { return }
+        // Index the line; lines another process appended first are caught up on the way.
+        let index = try ownedIndex(for: record.jobType)
+        if index.last?.end ?? 0 != Int64(sizeBefore) {
+            _ = try IndexSync(index: index, file: path(of: record.jobType), forceRebuild: false, upTo: Int64(sizeBefore)).run()
+        }
+        try index.append(.init(id: record.id, offset: Int64(sizeBefore), length: UInt32(line.count), status: record.status,
+                               startedAtMs: Int64((record.startedAt.timeIntervalSince1970 * 1000).rounded())))
+        if index.count >= settings.maxRunsPerJob + Self.retentionSlack(settings.maxRunsPerJob) {
+            try applyRetention(job: record.jobType)
+        }
     }
 
+    // MARK: HistoryStore: reading
+
     public func latest(job: String) throws -> RunRecord? {
-        if let cached = latestCache[job] { return cached }
-        let record = Self.readLatest(path: path(of: job))
-        if let record { latestCache[job] = record }
-        return record
+        let view = try view(of: job)
+        return try view.newestFirst(limit: 1) { _ in true }.first.flatMap { try view.record($0) }
     }
 
     public func lastSuccess(job: String) throws -> Date? {
         if let cached = lastSuccessCache[job] { return cached }
-        var found: Date?
-        try scanBackwards(job: job) { record in
-            guard record.status == .completed else { return true }
-            found = record.startedAt
-            return false
-        }
-        if let found { lastSuccessCache[job] = found }
-        return found
+        let view = try view(of: job)
+        guard let entry = try view.newestFirst(limit: 1, where: { $0.status == .completed }).first else { return nil }
+        let date = Date(timeIntervalSince1970: Double(entry.startedAtMs) / 1000)
+        lastSuccessCache[job] = date
+        return date
     }
 
     public func run(id: Int64) throws -> RunRecord? {
-        var found: RunRecord?
-        for job in Self.jobFiles(in: runsDirectory) where found == nil {
-            try scanBackwards(job: job) { record in
-                if record.id == id { found = record }
-                return found == nil && record.id > id
-            }
+        for job in Self.jobFiles(in: runsDirectory) {
+            let view = try view(of: job)
+            if let entry = view.find(id: id) { return try view.record(entry) }
         }
-        return found
+        return nil
     }
 
     public func newest(limit: Int, job: String?, status: RunStatus?) throws -> [RunRecord] {
         let jobs = job.map { [$0] } ?? Self.jobFiles(in: runsDirectory)
-        var runs: [RunRecord] = []
-        for name in jobs {
-            var taken = 0
-            try scanBackwards(job: name) { record in
-                if status == nil || record.status == status {
-                    runs.append(record)
-                    taken += 1
-                }
-                return taken < limit
-            }
+        var candidates: [(entry: JobIndex.Entry, view: HistoryView)] = []
+        for name in jobs where FileManager.default.fileExists(atPath: path(of: name)) {
+            let view = try view(of: name)
+            candidates += try view.newestFirst(limit: limit) { status == nil || $0.status == status }.map { ($0, view) }
         }
-        return Array(runs.sorted { $0.id > $1.id }.prefix(limit))
+        return try candidates.sorted { $0.entry.id > $1.entry.id }.prefix(limit).compactMap { try $0.view.record($0.entry) }
+    }
+
+    /// The latest run of every job that has a history file, for `status` and the API.
+    public func latestByJob() throws -> [String: RunRecord] {
+        var result: [String: RunRecord] = [:]
+        for job in Self.jobFiles(in: runsDirectory) {
+            result[job] = try latest(job: job)
+        }
+        return result
     }
 
     // MARK: Files
@@ -188,40 +241,69 @@ public actor JSONLinesHistoryStore: HistoryStore {
         return fd
     }
 
-    /// Whether the job's file holds run `id`, looking back only as far as ids can be that large.
-    private func contains(id: Int64, job: String) throws -> Bool {
-        var found = false
-        var seen = 0
-        try scanBackwards(job: job) { record in
-            found = record.id == id
-            seen += 1
-            return !found && seen < 1000
-        }
-        return found
+    private func ownedIndex(for job: String) throws -> JobIndex {
+        if let index = indexes[job] { return index }
+        let index = try JobIndex(directory: runsDirectory, job: job, writable: true)
+        indexes[job] = index
+        return index
     }
 
-    /// Visits the job's records newest first until `visit` returns false. Lines that do not
-    /// parse are skipped (and were reported when the store opened).
-    private func scanBackwards(job: String, _ visit: (RunRecord) -> Bool) throws {
-        let fd = open(path(of: job), O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            if errno == ENOENT { return }
-            throw HistoryError("cannot read \(path(of: job)): \(String(cString: strerror(errno)))")
+    /// The job's index together with the file's unindexed tail.
+    private func view(of job: String) throws -> HistoryView {
+        let index = role == .owner ? try ownedIndex(for: job) : try JobIndex(directory: runsDirectory, job: job, writable: false)
+        return try HistoryView(index: index, file: path(of: job))
+    }
+
+    /// Retention: past `maxRunsPerJob` (plus a slack, so that it is not done on every append),
+    /// the newest runs are copied to a temporary file that is renamed over the old one, so that
+    /// `tail -f`, `grep` and `jq` readers always see whole lines; the index shifts with them.
+    private func applyRetention(job: String) throws {
+        guard let index = indexes[job], index.count > settings.maxRunsPerJob,
+              let firstKept = index.entry(at: index.count - settings.maxRunsPerJob) else { return }
+        let source = path(of: job)
+        let temporary = "\(source).retention-\(getpid())"
+        let input = open(source, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw HistoryError("retention: cannot read \(source): \(String(cString: strerror(errno)))") }
+        defer { close(input) }
+        let output = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard output >= 0 else { throw HistoryError("retention: cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        var offset = off_t(firstKept.offset)
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let count = pread(input, &buffer, buffer.count, offset)
+            if count <= 0 { break }
+            guard buffer.withUnsafeBytes({ write(output, $0.baseAddress, count) }) == count else {
+                close(output)
+                unlink(temporary)
+                throw HistoryError("retention: cannot write \(temporary): \(String(cString: strerror(errno)))")
+            }
+            offset += off_t(count)
         }
-        defer { close(fd) }
-        var info = stat()
-        fstat(fd, &info)
-        var reader = ReverseLineReader(fd: fd, size: info.st_size)
-        while let (line, _) = reader.previousLine() {
-            guard !line.isEmpty, let record = try? RunRecord(line: line) else { continue }
-            if !visit(record) { return }
+        if settings.fsync { fdatasync(output) }
+        close(output)
+        guard rename(temporary, source) == 0 else {
+            unlink(temporary)
+            throw HistoryError("retention: cannot replace \(source): \(String(cString: strerror(errno)))")
         }
+        if let fd = appendHandles.removeValue(forKey: job) { close(fd) }  // it points at the old file
+        var kept: [JobIndex.Entry] = []
+        for number in (index.count - settings.maxRunsPerJob)..<index.count {
+            guard var entry = index.entry(at: number) else { continue }
+            entry.offset -= firstKept.offset
+            kept.append(entry)
+        }
+        try index.replace(with: kept)
+    }
+
+    static func retentionSlack(_ maximum: Int) -> Int {
+        max(1, min(1000, maximum / 10))
     }
 
     static func jobFiles(in directory: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
             .filter { $0.hasSuffix(".jsonl") }
             .map { String($0.dropLast(6)) }
+            .filter(JobName.isValid)
             .sorted()
     }
 

@@ -1,0 +1,186 @@
+import BatchdCore
+import Foundation
+import Synchronization
+import Testing
+
+/// The JSON Lines store and its index on real files in a temporary folder.
+@Suite("Run history on real files")
+struct HistoryStoreTests {
+    final class Folder {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("batchd-history-\(UUID().uuidString)").path
+        deinit { try? FileManager.default.removeItem(atPath: path) }
+        func file(_ name: String) -> String { "\(path)/runs/\(name)" }
+    }
+
+    let t0 = Timestamp.parse("2026-11-29T12:00:00.000Z")!
+
+    func record(_ id: Int64, _ job: String, _ status: RunStatus = .completed, at offset: Double = 0) -> RunRecord {
+        RunRecord(id: id, jobType: job, displayName: job, status: status, trigger: .schedule, attempt: 1,
+                  startedAt: t0.addingTimeInterval(offset), completedAt: t0.addingTimeInterval(offset + 1),
+                  itemsChecked: Int(id), error: status == .completed ? nil : "boom", result: ["n": .int(id)])
+    }
+
+    func store(_ folder: Folder, maxRuns: Int = 10_000, role: JSONLinesHistoryStore.Role = .owner) throws -> JSONLinesHistoryStore {
+        try JSONLinesHistoryStore(stateDirectory: folder.path, settings: HistorySettings(maxRunsPerJob: maxRuns, maxLogEntriesPerRun: 100, fsync: false), role: role)
+    }
+
+    /// Appends `count` runs round-robin over `jobs`, every fifth one failed.
+    func fill(_ store: JSONLinesHistoryStore, count: Int, jobs: [String]) async throws -> [RunRecord] {
+        var records: [RunRecord] = []
+        for n in 0..<count {
+            let id = try await store.allocateRunID()
+            let run = record(id, jobs[n % jobs.count], n % 5 == 4 ? .failed : .completed, at: Double(n))
+            try await store.append(run)
+            records.append(run)
+        }
+        return records
+    }
+
+    @Test func everyQueryAnswersFromTheFiles() async throws {
+        let folder = Folder()
+        let history = try store(folder)
+        let records = try await fill(history, count: 30, jobs: ["a", "b", "c"])
+        #expect(try await history.latest(job: "a") == records[27])
+        #expect(try await history.latest(job: "nope") == nil)
+        #expect(try await history.run(id: 14) == records[13])
+        #expect(try await history.run(id: 999) == nil)
+        #expect(try await history.newest(limit: 4, job: nil, status: nil) == Array(records.suffix(4).reversed()))
+        #expect(try await history.newest(limit: 3, job: "b", status: nil).map(\.id) == [29, 26, 23])
+        #expect(try await history.newest(limit: 10, job: nil, status: .failed).map(\.id) == [30, 25, 20, 15, 10, 5])
+        #expect(try await history.lastSuccess(job: "c") == records[26].startedAt)
+        #expect(try await history.latestByJob().mapValues(\.id) == ["a": 28, "b": 29, "c": 30])
+        // The file is the spec's format: one JSON object per line, ids in order.
+        let lines = try String(contentsOfFile: folder.file("a.jsonl"), encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 10)
+        #expect(lines.first?.hasPrefix(#"{"id":1,"jobType":"a","displayName":"a","status":"completed","trigger":"schedule","attempt":1,"startedAt":"2026-11-29T12:00:00.000Z","completedAt":"2026-11-29T12:00:01.000Z","durationMs":1000,"itemsChecked":1,"itemsUpdated":0,"error":null,"result":{"n":1},"logs":[]}"#) == true)
+    }
+
+    @Test func idsKeepIncreasingAcrossRestarts() async throws {
+        let folder = Folder()
+        _ = try await fill(try store(folder), count: 5, jobs: ["a"])
+        let reopened = try store(folder)
+        #expect(try await reopened.allocateRunID() == 6)
+        // Even when the id file is lost, the history itself says where ids stand.
+        unlink(folder.file(".last-id"))
+        #expect(try await store(folder).allocateRunID() == 6)
+    }
+
+    @Test func aDeletedIndexIsRebuiltFromTheFile() async throws {
+        let folder = Folder()
+        let records = try await fill(try store(folder), count: 12, jobs: ["a", "b"])
+        unlink(folder.file("a.idx"))
+        let reopened = try store(folder)
+        #expect(await reopened.recovery.rebuiltIndexes.map(\.job) == ["a"])
+        #expect(await reopened.recovery.rebuiltIndexes.first?.reason == "the index was missing")
+        #expect(try await reopened.run(id: 3) == records[2])
+        #expect(try await reopened.latest(job: "a") == records[10])
+    }
+
+    @Test func aCorruptIndexIsRebuiltFromTheFile() async throws {
+        let folder = Folder()
+        let records = try await fill(try store(folder), count: 12, jobs: ["a"])
+        let garbage = [UInt8](repeating: 0x5A, count: 32 * 12)
+        FileManager.default.createFile(atPath: folder.file("a.idx"), contents: Data(garbage))
+        let reopened = try store(folder)
+        #expect(await reopened.recovery.rebuiltIndexes.first?.reason == "the index did not match the file")
+        #expect(try await reopened.newest(limit: 100, job: "a", status: nil) == records.reversed())
+    }
+
+    @Test func anIndexBehindItsFileIsCaughtUp() async throws {
+        let folder = Folder()
+        let history = try store(folder)
+        let records = try await fill(history, count: 6, jobs: ["a"])
+        // Cut the last two entries off the index, as a crash between line and entry would.
+        truncate(folder.file("a.idx"), 32 * 4)
+        let reopened = try store(folder)
+        #expect(await reopened.recovery.rebuiltIndexes.isEmpty)
+        #expect(try await reopened.latest(job: "a") == records[5])
+        #expect(try await reopened.run(id: 5) == records[4])
+    }
+
+    @Test func aTornLastLineIsCutOffAndReported() async throws {
+        let folder = Folder()
+        let records = try await fill(try store(folder), count: 3, jobs: ["a"])
+        let handle = try #require(FileHandle(forWritingAtPath: folder.file("a.jsonl")))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(#"{"id":4,"jobType":"a","status":"compl"#.utf8))
+        try handle.close()
+        let reopened = try store(folder)
+        #expect(await reopened.recovery.tornLines.map(\.bytesCut) == [37])
+        let text = try String(contentsOfFile: folder.file("a.jsonl"), encoding: .utf8)
+        #expect(text.hasSuffix("}\n") && text.split(separator: "\n").count == 3)
+        // The next record follows a whole line.
+        let next = record(try await reopened.allocateRunID(), "a")
+        try await reopened.append(next)
+        #expect(try await reopened.newest(limit: 10, job: "a", status: nil) == [next] + records.reversed())
+    }
+
+    @Test func retentionKeepsTheNewestRunsAndReadersOnlyEverSeeWholeLines() async throws {
+        let folder = Folder()
+        let history = try store(folder, maxRuns: 50)
+        let stop = Atomic<Bool>(false)
+        let reading = Atomic<Bool>(false)
+        let path = folder.file("a.jsonl")
+        _ = try await fill(history, count: 1, jobs: ["a"])
+        // A reader that keeps reading the file while retention rewrites it underneath.
+        let reader = Task.detached { () -> (reads: Int, torn: Int) in
+            var reads = 0, torn = 0
+            while !stop.load(ordering: .relaxed) {
+                guard let data = FileManager.default.contents(atPath: path), !data.isEmpty else { continue }
+                reads += 1
+                reading.store(true, ordering: .relaxed)
+                if data.last != 0x0A { torn += 1 }
+                for line in data.split(separator: 0x0A) where (try? JSONParser.parse(Array(line))) == nil { torn += 1 }
+            }
+            return (reads, torn)
+        }
+        while !reading.load(ordering: .relaxed) { await Task.yield() }
+        let records = try await fill(history, count: 2000, jobs: ["a"])
+        stop.store(true, ordering: .relaxed)
+        let seen = await reader.value
+        #expect(seen.reads > 0)
+        #expect(seen.torn == 0)
+        let kept = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+        #expect(kept.count >= 50 && kept.count < 55)
+        #expect(try await history.latest(job: "a") == records.last)
+        #expect(try await history.newest(limit: 50, job: "a", status: nil) == Array(records.suffix(50).reversed()))
+        #expect(try await history.run(id: 1) == nil)  // compacted away
+        #expect(try await history.run(id: 1990) == records[1988])
+    }
+
+    @Test func aRunLeftRunningByADeadProcessBecomesInterruptedOnce() async throws {
+        let folder = Folder()
+        let history = try store(folder)
+        _ = try await fill(history, count: 2, jobs: ["a"])
+        let id = try await history.allocateRunID()
+        try await history.runStarted(id: id, job: "a", displayName: "A", trigger: .manual, attempt: 2, at: t0)
+        // Make the marker belong to a process that is gone.
+        let marker = "\(folder.path)/running/\(id).json"
+        let text = try String(contentsOfFile: marker, encoding: .utf8).replacingOccurrences(of: "\"pid\":\(getpid())", with: "\"pid\":999999")
+        try text.write(toFile: marker, atomically: true, encoding: .utf8)
+        let reopened = try store(folder)
+        let interrupted = try await reopened.recoverInterruptedRuns(now: t0.addingTimeInterval(60))
+        #expect(interrupted.map(\.id) == [id])
+        #expect(interrupted.first?.status == .interrupted && interrupted.first?.trigger == .manual && interrupted.first?.attempt == 2)
+        #expect(try await reopened.run(id: id)?.status == .interrupted)
+        #expect(try await store(folder).recoverInterruptedRuns(now: Date()).isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: marker))
+    }
+
+    @Test func anAppenderBesideTheOwnerIsSeenAndIndexed() async throws {
+        let folder = Folder()
+        let owner = try store(folder)
+        _ = try await fill(owner, count: 3, jobs: ["a"])
+        let appender = try store(folder)  // asks for ownership, gets appending
+        #expect(appender.role == .appender)
+        let fromOnce = record(try await appender.allocateRunID(), "a")
+        try await appender.append(fromOnce)
+        #expect(fromOnce.id == 4)
+        #expect(try await owner.latest(job: "a") == fromOnce)  // through the unindexed tail
+        let next = record(try await owner.allocateRunID(), "a")
+        try await owner.append(next)  // indexes the appender's line on the way
+        let reader = try store(folder, role: .reader)
+        #expect(try await reader.newest(limit: 2, job: "a", status: nil) == [next, fromOnce])
+        #expect(try await reader.run(id: 4) == fromOnce)
+    }
+}
