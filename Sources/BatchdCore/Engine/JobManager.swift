@@ -50,6 +50,9 @@ actor JobManager {
     private var running: [String: Running] = [:]
     private var waiting: [Request] = []
     private var queuedAgain: [String: Request] = [:]
+    /// Finished runs that could not be written yet (disk full, ...), oldest first: written before
+    /// the next record, so that when space returns no run is lost.
+    private var unrecorded: [RunRecord] = []
 
     init(capacity: Int, runner: JobRunner, history: any HistoryStore, events: EventBus, logger: Logger) {
         self.capacity = capacity
@@ -178,19 +181,25 @@ actor JobManager {
         running[request.job.name] = Running(task: task, stopper: stopper, request: request)
     }
 
-    /// Appends the record; a failure (disk full, ...) is logged with the whole record, so the
-    /// run is not lost from sight, and the daemon goes on.
+    /// Appends the record, after any that could not be written before. A failure (disk full,
+    /// ...) is logged with the whole record and the record is kept to be written later; the
+    /// daemon goes on.
     private func record(_ record: RunRecord) async {
-        do {
-            try await history.append(record)
+        unrecorded.append(record)
+        while let next = unrecorded.first {
+            do {
+                try await history.append(next)
+            } catch {
+                logger.error("cannot record run yet (kept, \(unrecorded.count) waiting): \(error); the record: \(JSONWriter.string(record.json))",
+                             metadata: ["job": "\(record.jobType)", "run": "\(record.id)"])
+                events.publish(.recordFailed(job: record.jobType, runID: record.id, error: "\(error)"))
+                break
+            }
+            unrecorded.removeFirst()
             logger.info("run recorded", metadata: [
-                "job": "\(record.jobType)", "run": "\(record.id)", "status": "\(record.status.rawValue)",
-                "durationMs": "\(record.durationMs)",
+                "job": "\(next.jobType)", "run": "\(next.id)", "status": "\(next.status.rawValue)",
+                "durationMs": "\(next.durationMs)",
             ])
-        } catch {
-            logger.error("cannot record run: \(error); the record was: \(JSONWriter.string(record.json))",
-                         metadata: ["job": "\(record.jobType)", "run": "\(record.id)"])
-            events.publish(.recordFailed(job: record.jobType, runID: record.id, error: "\(error)"))
         }
         events.publish(.runFinished(record))
     }

@@ -153,30 +153,41 @@ public actor JSONLinesHistoryStore: HistoryStore {
         let sizeBefore = info.st_size
         let written = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         if written != line.count {
-            let reason = written < 0 ? String(cString: strerror(errno)) : "short write (\(written) of \(line.count) bytes; disk full?)"
-            // Never leave a torn line behind for the next record to follow.
+            // A short write means the disk filled up in the middle of the line (the next write
+            // would fail with ENOSPC): never leave a torn line behind for the next record.
+            let reason = written < 0 ? String(cString: strerror(errno)) : "\(String(cString: strerror(ENOSPC))) (\(written) of \(line.count) bytes written)"
             if written > 0 { _ = ftruncate(fd, sizeBefore) }
             throw HistoryError("cannot append to \(path(of: record.jobType)): \(reason)")
         }
         if settings.fsync, fdatasync(fd) != 0 {
             throw HistoryError("cannot sync \(path(of: record.jobType)): \(String(cString: strerror(errno)))")
         }
+        // From here on the run is recorded: what follows maintains caches and must not undo that.
         unlink(markerPath(record.id))
         if record.status == .completed, record.startedAt > lastSuccessCache[record.jobType] ?? .distantPast {
             lastSuccessCache[record.jobType] = record.startedAt
         }
         guard role == .owner else { return }
-        // Index the line; lines another process appended first are caught up on the way.
-        let index = try ownedIndex(for: record.jobType)
-        if index.last?.end ?? 0 != Int64(sizeBefore) {
-            _ = try IndexSync(index: index, file: path(of: record.jobType), forceRebuild: false, upTo: Int64(sizeBefore)).run()
-        }
-        try index.append(.init(id: record.id, offset: Int64(sizeBefore), length: UInt32(line.count), status: record.status,
-                               startedAtMs: Int64((record.startedAt.timeIntervalSince1970 * 1000).rounded())))
-        if index.count >= settings.maxRunsPerJob + Self.retentionSlack(settings.maxRunsPerJob) {
-            try applyRetention(job: record.jobType)
+        do {
+            // Index the line; lines another process appended first are caught up on the way.
+            let index = try ownedIndex(for: record.jobType)
+            if index.last?.end ?? 0 != Int64(sizeBefore) {
+                _ = try IndexSync(index: index, file: path(of: record.jobType), forceRebuild: false, upTo: Int64(sizeBefore)).run()
+            }
+            try index.append(.init(id: record.id, offset: Int64(sizeBefore), length: UInt32(line.count), status: record.status,
+                                   startedAtMs: Int64((record.startedAt.timeIntervalSince1970 * 1000).rounded())))
+            if index.count >= settings.maxRunsPerJob + Self.retentionSlack(settings.maxRunsPerJob) {
+                try applyRetention(job: record.jobType)
+            }
+        } catch {
+            // The index lags behind its file; the next append or start catches it up.
+            indexErrors += 1
         }
     }
+
+    /// How often keeping the index failed after a run was recorded (a full disk): the index
+    /// catches up by itself, so this is only reported.
+    public private(set) var indexErrors = 0
 
     // MARK: HistoryStore: reading
 
