@@ -53,6 +53,9 @@ actor JobManager {
     /// Finished runs that could not be written yet (disk full, ...), oldest first: written before
     /// the next record, so that when space returns no run is lost.
     private var unrecorded: [RunRecord] = []
+    private var flushing = false
+    /// Runs whose `runFinished` went out while they waited to be written.
+    private var announced: Set<Int64> = []
 
     init(capacity: Int, runner: JobRunner, history: any HistoryStore, events: EventBus, logger: Logger) {
         self.capacity = capacity
@@ -184,24 +187,37 @@ actor JobManager {
     /// Appends the record, after any that could not be written before. A failure (disk full,
     /// ...) is logged with the whole record and the record is kept to be written later; the
     /// daemon goes on.
+    ///
+    /// One flush at a time: this actor method suspends while the store writes, and a second
+    /// call arriving then only adds its record to the queue that the running flush drains
+    /// (otherwise both would write the oldest kept record).
     private func record(_ record: RunRecord) async {
         unrecorded.append(record)
+        guard !flushing else { return }
+        flushing = true
+        defer { flushing = false }
         while let next = unrecorded.first {
             do {
                 try await history.append(next)
             } catch {
-                logger.error("cannot record run yet (kept, \(unrecorded.count) waiting): \(error); the record: \(JSONWriter.string(record.json))",
-                             metadata: ["job": "\(record.jobType)", "run": "\(record.id)"])
-                events.publish(.recordFailed(job: record.jobType, runID: record.id, error: "\(error)"))
-                break
+                logger.error("cannot record run yet (kept, \(unrecorded.count) waiting): \(error); the record: \(JSONWriter.string(next.json))",
+                             metadata: ["job": "\(next.jobType)", "run": "\(next.id)"])
+                events.publish(.recordFailed(job: next.jobType, runID: next.id, error: "\(error)"))
+                // The runs did finish: say so once, even though they are not on disk yet.
+                for waiting in unrecorded where announced.insert(waiting.id).inserted {
+                    events.publish(.runFinished(waiting))
+                }
+                return
             }
             unrecorded.removeFirst()
             logger.info("run recorded", metadata: [
                 "job": "\(next.jobType)", "run": "\(next.id)", "status": "\(next.status.rawValue)",
                 "durationMs": "\(next.durationMs)",
             ])
+            if announced.remove(next.id) == nil {
+                events.publish(.runFinished(next))
+            }
         }
-        events.publish(.runFinished(record))
     }
 
     private func finished(_ job: String, completion: Completion?) async {
