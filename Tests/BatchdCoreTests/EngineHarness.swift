@@ -88,9 +88,9 @@ actor EventRecorder {
         }
     }
 
-    /// The first not yet consumed event that `match` accepts, waiting up to 10 s of real time.
+    /// The first not yet consumed event that `match` accepts, waiting up to 30 s of real time.
     func next<T: Sendable>(sourceLocation: SourceLocation, _ match: @escaping @Sendable (EngineEvent) -> T?) async -> T? {
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(30)
         while true {
             for index in events.indices where !consumed.contains(index) {
                 if let value = match(events[index]) {
@@ -99,7 +99,7 @@ actor EventRecorder {
                 }
             }
             guard ContinuousClock.now < deadline else {
-                Issue.record("no matching engine event within 10 s; events so far: \(events.count)", sourceLocation: sourceLocation)
+                Issue.record("no matching engine event within 30 s; events so far: \(events.count)", sourceLocation: sourceLocation)
                 return nil
             }
             let id = UUID()
