@@ -49,6 +49,8 @@ let package = Package(
         // What tests of batchd (and of custom job types) need: a manual clock, an in-memory
         // history store, a scripted job type.
         .target(name: "BatchdTestKit", dependencies: ["BatchdCore"]),
+        // The history benchmark (bench/run-history): the real store, timed from inside.
+        .executableTarget(name: "batchd-bench", dependencies: ["BatchdCore"]),
         .testTarget(name: "BatchdCoreTests", dependencies: ["BatchdCore", "BatchdHandlers", "BatchdTestKit"]),
         .testTarget(name: "BatchdEndToEndTests", dependencies: ["BatchdCore"]),
     ]

@@ -28,6 +28,8 @@ public actor JSONLinesHistoryStore: HistoryStore {
     private var appendHandles: [String: Int32] = [:]
     private var indexes: [String: JobIndex] = [:]
     private var lastSuccessCache: [String: Date] = [:]
+    /// Runs this process marked as running (their markers are removed once they are recorded).
+    private var markedRunning: Set<Int64> = []
 
     /// What opening the store found and repaired.
     public struct Recovery: Sendable {
@@ -142,6 +144,7 @@ public actor JSONLinesHistoryStore: HistoryStore {
         } catch {
             throw HistoryError(error.description)
         }
+        markedRunning.insert(id)
     }
 
     public func append(_ record: RunRecord) throws {
@@ -163,7 +166,9 @@ public actor JSONLinesHistoryStore: HistoryStore {
             throw HistoryError("cannot sync \(path(of: record.jobType)): \(String(cString: strerror(errno)))")
         }
         // From here on the run is recorded: what follows maintains caches and must not undo that.
-        unlink(markerPath(record.id))
+        if markedRunning.remove(record.id) != nil || record.status == .interrupted {
+            unlink(markerPath(record.id))
+        }
         if record.status == .completed, record.startedAt > lastSuccessCache[record.jobType] ?? .distantPast {
             lastSuccessCache[record.jobType] = record.startedAt
         }

@@ -72,7 +72,15 @@ final class JobIndex: @unchecked Sendable {  // used from the store's actor only
         return Self.decode(bytes)
     }
 
-    var last: Entry? { entry(at: count - 1) }
+    /// The last entry, kept in memory by a writable index (every append asks for it).
+    private var cachedLast: Entry??
+
+    var last: Entry? {
+        if let cachedLast { return cachedLast }
+        let value = entry(at: count - 1)
+        if writable { cachedLast = .some(value) }
+        return value
+    }
 
     func append(_ entry: Entry) throws(HistoryError) {
         guard writable else { throw HistoryError("\(path) is open read-only") }
@@ -90,6 +98,7 @@ final class JobIndex: @unchecked Sendable {  // used from the store's actor only
         }
         lastID = max(lastID, entry.id)
         count += 1
+        cachedLast = .some(entry)
     }
 
     /// Replaces the whole index (after a rebuild or a retention rewrite).
@@ -117,6 +126,7 @@ final class JobIndex: @unchecked Sendable {  // used from the store's actor only
         }
         count = entries.count
         lastID = highest
+        cachedLast = .some(entries.last)
     }
 
     /// The entry of run `id`: a binary search over the (increasing) ids, then the short list of

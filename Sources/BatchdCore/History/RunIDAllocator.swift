@@ -33,11 +33,12 @@ final class RunIDAllocator: @unchecked Sendable {  // used from one actor only
         let count = pread(fd, &buffer, buffer.count, 0)
         let text = count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : ""
         let next = update(Int64(text) ?? 0)
-        let bytes = Array("\(next)\n".utf8)
+        // Fixed width (19 digits, the most an Int64 has), so that no truncation is ever needed.
+        let digits = String(next)
+        let bytes = Array((String(repeating: "0", count: max(0, 19 - digits.count)) + digits + "\n").utf8)
         guard pwrite(fd, bytes, bytes.count, 0) == bytes.count else {
             throw HistoryError("cannot write \(path): \(String(cString: strerror(errno)))")
         }
-        _ = ftruncate(fd, off_t(bytes.count))
         return next
     }
 }
