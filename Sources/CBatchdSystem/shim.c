@@ -118,3 +118,12 @@ int CBatchd_read_signal(int fd) {
     } while (result < 0 && errno == EINTR);
     return result == (ssize_t)sizeof info ? (int)info.ssi_signo : -1;
 }
+
+int CBatchd_wait_readable_ms(int fd, int milliseconds) {
+    struct pollfd entry = { .fd = fd, .events = POLLIN, .revents = 0 };
+    int result;
+    do {
+        result = poll(&entry, 1, milliseconds);
+    } while (result < 0 && errno == EINTR);
+    return result;
+}

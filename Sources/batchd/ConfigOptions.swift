@@ -41,6 +41,32 @@ struct ConfigOptions: ParsableArguments {
     }
 }
 
+/// Where a command that only needs the state directory finds it: through the configuration
+/// when it is valid, and leniently (with a warning) when it is not.
+struct StateLocation {
+    var stateDirectory: String
+    var history: HistorySettings
+    /// The configuration, when the file is valid.
+    var config: BatchConfig?
+    var configPath: String
+}
+
+extension ConfigOptions {
+    func locateStateOrExit() throws -> StateLocation {
+        switch load() {
+        case .valid(let config, _):
+            return StateLocation(stateDirectory: config.stateDirectory, history: config.history, config: config, configPath: path)
+        case .invalid(let invalid, let bytes):
+            let directory = StateDirectoryLocator.locate(bytes: bytes, configPath: path)
+            Console.error("batchd: warning: \(path) has \(invalid.diagnostics.count) error(s) (batchd validate lists them); using the state directory \(directory)")
+            return StateLocation(stateDirectory: directory, history: HistorySettings(), config: nil, configPath: path)
+        case .unreadable(let error):
+            Console.error(error.description)
+            throw ExitCode(2)
+        }
+    }
+}
+
 /// Output helpers: results on stdout, problems on stderr.
 enum Console {
     static func error(_ text: String) {

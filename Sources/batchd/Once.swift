@@ -86,10 +86,12 @@ extension Batchd {
 /// `trigger` and `cancel`: through the daemon's control socket in the state directory.
 enum ControlRequest {
     static func send(_ verb: String, job: String, options: ConfigOptions) throws {
-        let config = try options.loadOrExit()
-        _ = try config.jobOrExit(job)
+        let location = try options.locateStateOrExit()
+        // With a valid file, an unknown job is refused here with a suggestion; otherwise the
+        // daemon, which runs the last good configuration, decides.
+        if let config = location.config { _ = try config.jobOrExit(job) }
         do {
-            let answer = try ControlSocketClient.send(verb, job: job, socketPath: "\(config.stateDirectory)/control.sock")
+            let answer = try ControlSocketClient.send(verb, job: job, socketPath: "\(location.stateDirectory)/control.sock")
             if answer.ok {
                 Console.print(answer.message)
             } else {

@@ -30,13 +30,13 @@ extension Batchd {
         }
 
         func run() throws {
-            let config = try options.loadOrExit()
-            if let job { _ = try config.jobOrExit(job) }
+            let location = try options.locateStateOrExit()
+            if let job, let config = location.config { _ = try config.jobOrExit(job) }
             let wantedStatus = status.flatMap(RunStatus.init)
             let limit = self.limit, job = self.job
             let runs: [RunRecord] = try BlockingAsync.run {
                 do {
-                    let store = try JSONLinesHistoryStore(stateDirectory: config.stateDirectory, settings: config.history, role: .reader)
+                    let store = try JSONLinesHistoryStore(stateDirectory: location.stateDirectory, settings: location.history, role: .reader)
                     return try await store.newest(limit: limit, job: job, status: wantedStatus)
                 } catch {
                     Console.error("batchd: error: \(error)")

@@ -14,11 +14,11 @@ extension Batchd {
         var json = false
 
         func run() throws {
-            let config = try options.loadOrExit()
-            let path = "\(config.stateDirectory)/status.json"
-            let running = DaemonProbe.isRunning(stateDirectory: config.stateDirectory)
+            let location = try options.locateStateOrExit()
+            let path = "\(location.stateDirectory)/status.json"
+            let running = DaemonProbe.isRunning(stateDirectory: location.stateDirectory)
             guard let data = FileManager.default.contents(atPath: path), case .object(var fields)? = try? JSONParser.parse(Array(data)) else {
-                Console.error("batchd: no status yet: no daemon has run on \(config.stateDirectory)")
+                Console.error("batchd: no status yet: no daemon has run on \(location.stateDirectory)")
                 if json { Console.print(JSONWriter.string(["daemonRunning": .bool(running)])) }
                 return
             }

@@ -21,6 +21,11 @@ public final class Daemon: @unchecked Sendable {  // mutable state is confined t
         self.logger = logger
     }
 
+    private enum Request: Sendable {
+        case signal(Int32)
+        case fileChanged
+    }
+
     public struct StartError: Error, CustomStringConvertible {
         public var description: String
     }
@@ -70,6 +75,12 @@ public final class Daemon: @unchecked Sendable {  // mutable state is confined t
             throw StartError(description: error.description)
         }
         control.start()
+        // One path for everything from outside: signals and changes of batch.yaml. The watcher
+        // is in place before "started" is said, so no save after that line goes unseen.
+        let (requests, request) = AsyncStream<Request>.makeStream()
+        SignalEvents.forward(SignalEvents.daemonSignals) { request.yield(.signal($0)) }
+        let watcher = ConfigWatcher(path: configPath) { request.yield(.fileChanged) }
+        if watcher == nil { logger.warning("cannot watch \(configPath) for changes (inotify); SIGHUP still reloads it") }
 
         logger.info("batchd \(BatchdInfo.version) started", metadata: [
             "config": "\(configPath)", "jobs": "\(config.jobs.count)", "enabled": "\(config.jobs.filter(\.enabled).count)",
@@ -78,12 +89,17 @@ public final class Daemon: @unchecked Sendable {  // mutable state is confined t
         let statusWriter = Task { await writeStatusOnChange(engine: engine, history: history) }
         let engineTask = Task { await engine.run() }
 
-        for await signal in SignalEvents.stream(SignalEvents.daemonSignals) {
-            if signal == SIGHUP {
+        for await next in requests {
+            switch next {
+            case .fileChanged:
+                await reload(engine: engine, reason: "file changed")
+                continue
+            case .signal(SIGHUP):
                 await reload(engine: engine, reason: "SIGHUP")
                 continue
+            case .signal(let signal):
+                logger.info("\(signal == SIGTERM ? "SIGTERM" : "SIGINT"): shutting down (grace \(DurationText.format(config.shutdownGrace)))")
             }
-            logger.info("\(signal == SIGTERM ? "SIGTERM" : "SIGINT"): shutting down (grace \(DurationText.format(config.shutdownGrace)))")
             break
         }
         control.stop()
@@ -92,7 +108,7 @@ public final class Daemon: @unchecked Sendable {  // mutable state is confined t
         statusWriter.cancel()
         await writeStatus(engine: engine, history: history)
         logger.info("stopped; every run is recorded")
-        withExtendedLifetime(lock) {}
+        withExtendedLifetime((lock, watcher)) {}
     }
 
     /// Re-reads batch.yaml; a valid file is applied at once, an invalid one changes nothing.
@@ -100,7 +116,16 @@ public final class Daemon: @unchecked Sendable {  // mutable state is confined t
         switch loader.load(path: configPath) {
         case .valid(var newConfig, let bytes):
             guard bytes != configBytes else {
-                logger.info("reload (\(reason)): the file is unchanged")
+                if lastReload?.ok == false {
+                    // Back to the running configuration after a refused one: nothing to apply.
+                    lastReload = .init(at: Date(), ok: true, errors: [])
+                    logger.info("reload (\(reason)): the file is back to the running configuration")
+                    engine.events.publish(.reloaded(ok: true, summary: "unchanged"))
+                } else if reason == "SIGHUP" {
+                    logger.info("reload (\(reason)): the file is unchanged")
+                } else {
+                    logger.debug("reload (\(reason)): the file is unchanged")
+                }
                 return
             }
             let summary = ConfigChanges(old: config, new: newConfig).summary

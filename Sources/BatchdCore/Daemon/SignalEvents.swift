@@ -30,16 +30,21 @@ public enum SignalEvents {
         thread.start()
     }
 
-    /// `signals` as an async stream (reaping SIGCHLD along the way, if it is among them).
-    public static func stream(_ signals: [Int32]) -> AsyncStream<Int32> {
-        let (stream, continuation) = AsyncStream<Int32>.makeStream()
+    /// Feeds `signals` to `deliver` (reaping SIGCHLD along the way, if it is among them).
+    public static func forward(_ signals: [Int32], to deliver: @escaping @Sendable (Int32) -> Void) {
         listen(signals) { number in
             if number == SIGCHLD {
                 OrphanReaper.reapOrphans()
             } else {
-                continuation.yield(number)
+                deliver(number)
             }
         }
+    }
+
+    /// `signals` as an async stream (reaping SIGCHLD along the way, if it is among them).
+    public static func stream(_ signals: [Int32]) -> AsyncStream<Int32> {
+        let (stream, continuation) = AsyncStream<Int32>.makeStream()
+        forward(signals) { continuation.yield($0) }
         return stream
     }
 }

@@ -35,6 +35,9 @@ int CBatchd_wait_either(int first, int second);
 /// prctl(PR_SET_TIMERSLACK) for the calling thread: how late the kernel may wake it, in ns.
 int CBatchd_set_timer_slack(unsigned long nanoseconds);
 
+/// Waits up to `milliseconds` for `fd` to be readable; returns what poll returns.
+int CBatchd_wait_readable_ms(int fd, int milliseconds);
+
 /// Blocks `signals` in the calling thread (and so in every thread it starts later).
 int CBatchd_block_signals(const int *signals, int count);
 
