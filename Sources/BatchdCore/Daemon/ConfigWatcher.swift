@@ -10,7 +10,7 @@ import Foundation
 /// save is several events) ends when the folder has been quiet for `quietPeriod`, and then
 /// `onChange` runs once. Whether the content really changed is the reload's business.
 public final class ConfigWatcher: @unchecked Sendable {  // fd set once; the thread owns the rest
-    public static let quietPeriod: Duration = .milliseconds(50)
+    public static let quietPeriod: Duration = .milliseconds(10)
 
     private let fd: Int32
     private let onChange: @Sendable () -> Void

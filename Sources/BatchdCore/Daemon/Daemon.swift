@@ -129,7 +129,8 @@ public final class Daemon: @unchecked Sendable {  // mutable state is confined t
                 return
             }
             let summary = ConfigChanges(old: config, new: newConfig).summary
-            newConfig.stateDirectory = config.stateDirectory  // needs a restart; said in the summary
+            newConfig.stateDirectory = config.stateDirectory  // these two need a restart; said in the summary
+            newConfig.http = config.http
             config = newConfig
             configBytes = bytes
             loadedAt = Date()
@@ -218,6 +219,7 @@ struct ConfigChanges {
             if !changes.isEmpty { parts.append("\(job.name): \(changes.joined(separator: ", "))") }
         }
         if old.stateDirectory != new.stateDirectory { parts.append("stateDir changed: needs a restart, ignored") }
+        if old.http != new.http { parts.append("http changed: needs a restart, ignored") }
         return parts.isEmpty ? "no job changed" : parts.joined(separator: ", ")
     }
 }
