@@ -33,7 +33,7 @@ struct ConfigFuzzTests {
                 accepted += 1
             case .failure(let invalid):
                 rejected += 1
-                let lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).count
+                let lines = Self.yamlLineCount(bytes)
                 #expect(!invalid.diagnostics.isEmpty)
                 for diagnostic in invalid.diagnostics {
                     let inside = diagnostic.mark.line >= 1 && diagnostic.mark.line <= lines + 1 && diagnostic.mark.column >= 1
@@ -46,6 +46,25 @@ struct ConfigFuzzTests {
         #expect(rejected > Self.iterations / 4)
         #expect(accepted > 0)
         #expect(slowest < .seconds(2), "one variant took \(slowest): a hang in the making")
+    }
+}
+
+extension ConfigFuzzTests {
+    /// Lines as YAML counts them (and libyaml reports them): a line break is LF, CR not followed
+    /// by LF, NEL (U+0085), or the Unicode line and paragraph separators.
+    static func yamlLineCount(_ bytes: [UInt8]) -> Int {
+        var lines = 1, index = 0
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x0A: lines += 1
+            case 0x0D where index + 1 >= bytes.count || bytes[index + 1] != 0x0A: lines += 1
+            case 0xC2 where index + 1 < bytes.count && bytes[index + 1] == 0x85: lines += 1
+            case 0xE2 where index + 2 < bytes.count && bytes[index + 1] == 0x80 && (bytes[index + 2] == 0xA8 || bytes[index + 2] == 0xA9): lines += 1
+            default: break
+            }
+            index += 1
+        }
+        return lines
     }
 }
 
