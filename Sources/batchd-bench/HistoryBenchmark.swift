@@ -97,9 +97,3 @@ struct HistoryBenchmark {
         return 2_000 / (clock.now - start).seconds
     }
 }
-
-extension Duration {
-    var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
-}

@@ -45,7 +45,7 @@ extension Duration {
     }
 
     public var seconds: Double {
-        Double(milliseconds) / 1_000
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }
 

@@ -77,10 +77,6 @@ actor JobManager {
 
     var runningJobs: [String] { running.keys.sorted() }
 
-    func isBusy(_ job: String) -> Bool {
-        running[job] != nil || waiting.contains { $0.job.name == job }
-    }
-
     /// Admits each request in order; one call for everything due at one instant.
     func submit(_ requests: [Request]) -> [Admission] {
         requests.map(submit)

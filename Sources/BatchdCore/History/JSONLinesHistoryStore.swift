@@ -185,14 +185,10 @@ public actor JSONLinesHistoryStore: HistoryStore {
                 try applyRetention(job: record.jobType)
             }
         } catch {
-            // The index lags behind its file; the next append or start catches it up.
-            indexErrors += 1
+            // The run is recorded; only the index lags behind its file (a full disk). The next
+            // append, or the next start, catches it up.
         }
     }
-
-    /// How often keeping the index failed after a run was recorded (a full disk): the index
-    /// catches up by itself, so this is only reported.
-    public private(set) var indexErrors = 0
 
     // MARK: HistoryStore: reading
 
