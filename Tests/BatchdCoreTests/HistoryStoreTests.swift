@@ -184,3 +184,14 @@ struct HistoryStoreTests {
         #expect(try await reader.run(id: 4) == fromOnce)
     }
 }
+
+@Suite("JSON text")
+struct JSONTextTests {
+    @Test func stringsAreEscapedAndRoundTrip() throws {
+        let tricky = "plain \"quoted\" back\\slash\nnew\tline\r\u{01}\u{7F} ünïcødé 🚀"
+        let text = JSONWriter.string(.string(tricky))
+        #expect(text == #""plain \"quoted\" back\\slash\nnew\tline\r\u0001\u007f ünïcødé 🚀""#)
+        #expect(try JSONParser.parse(text) == .string(tricky))
+        #expect(JSONWriter.string(["a": [1, .double(2.5), nil, true], "": ""]) == #"{"a":[1,2.5,null,true],"":""}"#)
+    }
+}
