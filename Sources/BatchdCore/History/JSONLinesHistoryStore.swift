@@ -262,7 +262,9 @@ public actor JSONLinesHistoryStore: HistoryStore {
 
     /// The job's index together with the file's unindexed tail.
     private func view(of job: String) throws -> HistoryView {
-        let index = role == .owner ? try ownedIndex(for: job) : try JobIndex(directory: runsDirectory, job: job, writable: false)
+        // A job with no history file yet gets an empty view, not a new empty index file.
+        let owned = role == .owner && (indexes[job] != nil || FileManager.default.fileExists(atPath: path(of: job)))
+        let index = owned ? try ownedIndex(for: job) : try JobIndex(directory: runsDirectory, job: job, writable: false)
         return try HistoryView(index: index, file: path(of: job))
     }
 
