@@ -159,13 +159,8 @@ actor JobManager {
                 return
             }
             let startedAt = start.wall
-            // How late the start is against the due time, on the monotonic clock.
-            let late = request.dueAt.duration(to: start.instant)
-            events.publish(.runStarted(job: request.job.name, runID: id, trigger: request.trigger, attempt: request.attempt))
-            logger.info("run started", metadata: [
-                "job": "\(request.job.name)", "run": "\(id)", "attempt": "\(request.attempt)", "trigger": "\(request.trigger.rawValue)",
-                "lateUs": "\(max(0, late.components.seconds * 1_000_000 + late.components.attoseconds / 1_000_000_000_000))",
-            ])
+            // The marker first: once "run started" is said, a crash must leave the run to be
+            // found as interrupted.
             do {
                 try await history.runStarted(id: id, job: request.job.name, displayName: request.job.displayName,
                                              trigger: request.trigger, attempt: request.attempt, at: startedAt)
@@ -173,6 +168,13 @@ actor JobManager {
                 logger.warning("cannot mark the run as running (a crash now would not show it as interrupted): \(error)",
                                metadata: ["job": "\(request.job.name)", "run": "\(id)"])
             }
+            // How late the start is against the due time, on the monotonic clock.
+            let late = request.dueAt.duration(to: start.instant)
+            events.publish(.runStarted(job: request.job.name, runID: id, trigger: request.trigger, attempt: request.attempt))
+            logger.info("run started", metadata: [
+                "job": "\(request.job.name)", "run": "\(id)", "attempt": "\(request.attempt)", "trigger": "\(request.trigger.rawValue)",
+                "lateUs": "\(max(0, late.components.seconds * 1_000_000 + late.components.attoseconds / 1_000_000_000_000))",
+            ])
             let outcome = await runner.execute(request.job, id: id, trigger: request.trigger, attempt: request.attempt, start: start, stopper: stopper)
             await self.record(outcome.record)
             await self.finished(request.job.name, completion: Completion(record: outcome.record, retryNotBefore: outcome.retryNotBefore))
