@@ -23,17 +23,16 @@ final class JobDecoder {
         for key in ["type", "displayName", "after"] where defaults.contains(key, inherit: false) {
             defaults.value(key)?.error("'\(key)' belongs to one job and cannot be a default")
         }
-        defaults.reportUnknownKeys(alsoKnown: typeVocabulary())
+        defaults.reportUnknownKeys(alsoKnown: typeVocabulary)
     }
 
-    /// Every key some job type reads, found by decoding each type against an empty mapping.
-    private func typeVocabulary() -> [String] {
-        registry.names.flatMap { name -> [String] in
+    /// Every key some job type reads, found once per load by decoding each type against an
+    /// empty mapping.
+    private lazy var typeVocabulary: [String] = registry.names.flatMap { name -> [String] in
             let scratch = ConfigMapping(node: YAMLNode(.mapping([]), at: .start), path: "", log: DiagnosticLog(file: ""))
             _ = registry.types[name]!.init(settings: scratch)
             return scratch.knownKeys
         }
-    }
 
     func decode(key: YAMLNode, value: YAMLNode, defaults: ConfigMapping?) -> JobConfig? {
         let name = key.scalarText ?? ""
@@ -70,7 +69,7 @@ final class JobDecoder {
         let handler = handlerType?.init(settings: settings)
         if handlerType == nil {
             // Without a type the type-specific keys cannot be judged; don't call them unknown.
-            settings.reportUnknownKeys(alsoKnown: typeVocabulary())
+            settings.reportUnknownKeys(alsoKnown: typeVocabulary)
         } else {
             settings.reportUnknownKeys()
         }

@@ -152,15 +152,23 @@ public final class Daemon: @unchecked Sendable {  // mutable state is confined t
         }
     }
 
+    /// Rewrites status.json after changes. Events only mark it stale: a burst of them (twenty
+    /// runs starting at one instant) costs one rewrite, not twenty, each querying every job.
     private func writeStatusOnChange(engine: Engine, history: JSONLinesHistoryStore) async {
-        await writeStatus(engine: engine, history: history)
-        for await event in engine.events.subscribe() {
-            switch event {
-            case .runStarted, .runFinished, .schedulerIdle, .reloaded:
-                await writeStatus(engine: engine, history: history)
-            case .recordFailed:
-                break
+        let stale = WakeSignal()
+        let events = engine.events.subscribe()
+        let listener = Task {
+            for await event in events {
+                if case .recordFailed = event { continue }
+                stale.signal()
             }
+        }
+        defer { listener.cancel() }
+        await writeStatus(engine: engine, history: history)
+        while !Task.isCancelled {
+            await stale.wait()
+            guard !Task.isCancelled else { break }
+            await writeStatus(engine: engine, history: history)
         }
     }
 
@@ -187,39 +195,5 @@ public final class Daemon: @unchecked Sendable {  // mutable state is confined t
         } catch {
             logger.warning("cannot write status.json: \(error)")
         }
-    }
-}
-
-/// The content hash that tells an edited file from one saved unchanged.
-public enum ConfigHash {
-    public static func of(_ bytes: [UInt8]) -> String {
-        "fnv1a64:" + String(StableHash.fnv1a(String(decoding: bytes, as: UTF8.self)), radix: 16)
-    }
-}
-
-/// One line saying what a reload changed: `+new-job, -old-job, job: intervalMinutes 60 -> 30`.
-struct ConfigChanges {
-    let old: BatchConfig
-    let new: BatchConfig
-
-    var summary: String {
-        let oldNames = Set(old.jobs.map(\.name)), newNames = Set(new.jobs.map(\.name))
-        var parts = new.jobs.filter { !oldNames.contains($0.name) }.map { "+\($0.name)" }
-        parts += old.jobs.filter { !newNames.contains($0.name) }.map { "-\($0.name)" }
-        for job in new.jobs {
-            guard let before = old.job(named: job.name) else { continue }
-            var changes: [String] = []
-            if before.schedule != job.schedule {
-                changes.append("schedule \(before.schedule?.summary ?? "none") -> \(job.schedule?.summary ?? "none")")
-            }
-            if before.enabled != job.enabled { changes.append("enabled \(before.enabled) -> \(job.enabled)") }
-            if before.timeout != job.timeout {
-                changes.append("timeout \(DurationText.format(before.timeout)) -> \(DurationText.format(job.timeout))")
-            }
-            if !changes.isEmpty { parts.append("\(job.name): \(changes.joined(separator: ", "))") }
-        }
-        if old.stateDirectory != new.stateDirectory { parts.append("stateDir changed: needs a restart, ignored") }
-        if old.http != new.http { parts.append("http changed: needs a restart, ignored") }
-        return parts.isEmpty ? "no job changed" : parts.joined(separator: ", ")
     }
 }

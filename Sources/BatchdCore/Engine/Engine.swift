@@ -86,8 +86,7 @@ public final class Engine: Sendable {
         let outcome = await withTaskCancellationHandler {
             await task.value
         } onCancel: {
-            stopper.stop(.cancelledByUser, task: Task {})
-            task.cancel()
+            stopper.stop(.cancelledByUser, task: task)
         }
         try await history.append(outcome.record)
         return outcome.record

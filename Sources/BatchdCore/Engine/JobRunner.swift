@@ -12,7 +12,7 @@ public enum StopReason: Sendable {
 final class RunStopper: Sendable {
     private let reason = Mutex<StopReason?>(nil)
 
-    func stop(_ why: StopReason, task: Task<Void, Never>) {
+    func stop<Success: Sendable>(_ why: StopReason, task: Task<Success, Never>) {
         reason.withLock { if $0 == nil { $0 = why } }
         task.cancel()
     }
