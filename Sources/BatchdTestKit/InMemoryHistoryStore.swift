@@ -21,8 +21,8 @@ public actor InMemoryHistoryStore: HistoryStore {
         started.append(id)
     }
 
-    public func append(_ record: RunRecord) {
-        records.append(record)
+    public func append(_ newRecords: [RunRecord]) {
+        records += newRecords
     }
 
     public func latest(job: String) -> RunRecord? {

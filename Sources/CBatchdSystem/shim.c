@@ -127,3 +127,7 @@ int CBatchd_wait_readable_ms(int fd, int milliseconds) {
     } while (result < 0 && errno == EINTR);
     return result;
 }
+
+int CBatchd_syncfs(int fd) {
+    return syncfs(fd);
+}

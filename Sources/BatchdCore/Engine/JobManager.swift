@@ -186,35 +186,50 @@ actor JobManager {
     /// ...) is logged with the whole record and the record is kept to be written later; the
     /// daemon goes on.
     ///
-    /// One flush at a time: this actor method suspends while the store writes, and a second
-    /// call arriving then only adds its record to the queue that the running flush drains
-    /// (otherwise both would write the oldest kept record).
+    /// One flush at a time: this actor method suspends while the store writes, and a call
+    /// arriving then only adds its record to the queue that the running flush drains next
+    /// (otherwise both would write the oldest kept record). The runs that gather meanwhile go
+    /// to the store together, so runs finishing together share one sync (group commit).
     private func record(_ record: RunRecord) async {
         unrecorded.append(record)
         guard !flushing else { return }
         flushing = true
         defer { flushing = false }
-        while let next = unrecorded.first {
+        while !unrecorded.isEmpty {
+            let batch = unrecorded
+            var failure: HistoryAppendFailure?
             do {
-                try await history.append(next)
+                try await history.append(batch)
+            } catch let partial as HistoryAppendFailure {
+                failure = partial
             } catch {
-                logger.error("cannot record run yet (kept, \(unrecorded.count) waiting): \(error); the record: \(JSONWriter.string(next.json))",
-                             metadata: ["job": "\(next.jobType)", "run": "\(next.id)"])
-                events.publish(.recordFailed(job: next.jobType, runID: next.id, error: "\(error)"))
-                // The runs did finish: say so once, even though they are not on disk yet.
-                for waiting in unrecorded where announced.insert(waiting.id).inserted {
-                    events.publish(.runFinished(waiting))
+                failure = HistoryAppendFailure(recorded: 0, error: HistoryError("\(error)"), durable: true)
+            }
+            let recorded = failure?.recorded ?? batch.count
+            unrecorded.removeFirst(recorded)
+            for next in batch.prefix(recorded) {
+                logger.info("run recorded", metadata: [
+                    "job": "\(next.jobType)", "run": "\(next.id)", "status": "\(next.status.rawValue)",
+                    "durationMs": "\(next.durationMs)",
+                ])
+                if announced.remove(next.id) == nil {
+                    events.publish(.runFinished(next))
                 }
-                return
             }
-            unrecorded.removeFirst()
-            logger.info("run recorded", metadata: [
-                "job": "\(next.jobType)", "run": "\(next.id)", "status": "\(next.status.rawValue)",
-                "durationMs": "\(next.durationMs)",
-            ])
-            if announced.remove(next.id) == nil {
-                events.publish(.runFinished(next))
+            guard let failure else { continue }
+            if !failure.durable {
+                logger.error("recorded \(recorded) run(s) that may not survive a power cut: \(failure.error)")
+                continue
             }
+            // Each kept run is logged once with its whole record, and said to have finished
+            // once: it did finish, even though it is not on disk yet.
+            for waiting in unrecorded where announced.insert(waiting.id).inserted {
+                logger.error("cannot record run yet (kept, \(unrecorded.count) waiting): \(failure.error); the record: \(JSONWriter.string(waiting.json))",
+                             metadata: ["job": "\(waiting.jobType)", "run": "\(waiting.id)"])
+                events.publish(.recordFailed(job: waiting.jobType, runID: waiting.id, error: "\(failure.error)"))
+                events.publish(.runFinished(waiting))
+            }
+            return
         }
     }
 

@@ -9,14 +9,43 @@ public protocol HistoryStore: Sendable {
     func allocateRunID() async throws -> Int64
     /// Remembers that a run has started, so that a crash leaves it as `interrupted`.
     func runStarted(id: Int64, job: String, displayName: String, trigger: RunTrigger, attempt: Int, at: Date) async throws
-    /// Records a finished run. When this returns, the run is recorded (on disk when fsync is on).
-    func append(_ record: RunRecord) async throws
+    /// Records finished runs, in order. When this returns, all of them are recorded (on disk
+    /// when fsync is on); runs handed over together share the cost of making them durable. A
+    /// failure is a `HistoryAppendFailure`, which says how many of them were recorded first.
+    func append(_ records: [RunRecord]) async throws
     func latest(job: String) async throws -> RunRecord?
     /// When `job` last completed successfully: where its interval schedule counts from.
     func lastSuccess(job: String) async throws -> Date?
     func run(id: Int64) async throws -> RunRecord?
     /// The newest runs, newest first, optionally of one job and with one status.
     func newest(limit: Int, job: String?, status: RunStatus?) async throws -> [RunRecord]
+}
+
+extension HistoryStore {
+    /// Records one finished run.
+    public func append(_ record: RunRecord) async throws {
+        do {
+            try await append([record])
+        } catch let failure as HistoryAppendFailure where failure.recorded == 0 {
+            throw failure.error
+        }
+    }
+}
+
+/// `append` recorded only the first `recorded` runs (a full disk) or could not make them
+/// durable (`durable` false: they are in the files, but a power cut now might lose them).
+public struct HistoryAppendFailure: Error, CustomStringConvertible, Sendable {
+    public var recorded: Int
+    public var error: HistoryError
+    public var durable: Bool
+
+    public init(recorded: Int, error: HistoryError, durable: Bool) {
+        self.recorded = recorded
+        self.error = error
+        self.durable = durable
+    }
+
+    public var description: String { error.description }
 }
 
 public struct HistoryError: Error, CustomStringConvertible, Sendable {

@@ -25,7 +25,7 @@ public actor JSONLinesHistoryStore: HistoryStore {
     public nonisolated let role: Role
     private let ids: RunIDAllocator?
     private let indexLock: Int32
-    private var appendHandles: [String: Int32] = [:]
+    private var appendFiles: [String: AppendFile] = [:]
     private var indexes: [String: JobIndex] = [:]
     private var lastSuccessCache: [String: Date] = [:]
     /// Runs this process marked as running (their markers are removed once they are recorded).
@@ -40,6 +40,9 @@ public actor JSONLinesHistoryStore: HistoryStore {
     }
 
     public private(set) var recovery = Recovery()
+
+    /// How many syncs the appends have cost so far (group commit shares one among many runs).
+    public private(set) var syncRounds = 0
 
     /// Opens the store in `role`. Asking for `.owner` waits for ownership when `waitForOwnership`
     /// is set (the daemon: a `once` holds it only briefly), and otherwise gives an appender when
@@ -90,7 +93,6 @@ public actor JSONLinesHistoryStore: HistoryStore {
     }
 
     deinit {
-        for fd in appendHandles.values { close(fd) }
         if indexLock >= 0 { close(indexLock) }  // releases ownership
     }
 
@@ -118,7 +120,7 @@ public actor JSONLinesHistoryStore: HistoryStore {
                     startedAt: marker["startedAt"]?.stringValue.flatMap(Timestamp.parse) ?? now, completedAt: now,
                     error: "batchd stopped while this run was in progress (found at start-up)"
                 )
-                try append(record)
+                try append([record])
                 recorded.append(record)
             }
             unlink(path)
@@ -147,32 +149,61 @@ public actor JSONLinesHistoryStore: HistoryStore {
         markedRunning.insert(id)
     }
 
-    public func append(_ record: RunRecord) throws {
+    public func append(_ records: [RunRecord]) throws {
         guard role != .reader else { throw HistoryError("the history is open read-only") }
-        let fd = try appendHandle(for: record.jobType)
+        // Write every line first (in order, each with one `write`), then make them durable
+        // together: runs that finish together share one sync (see `GroupCommit`).
+        var written: [RunRecord] = []
+        var files: [String: AppendFile] = [:]
+        var failure: HistoryError?
+        for record in records {
+            do {
+                files[record.jobType] = try writeLine(of: record)
+                written.append(record)
+            } catch {
+                failure = error
+                break
+            }
+        }
+        if settings.fsync, !files.isEmpty {
+            do {
+                syncRounds += 1
+                try GroupCommit.sync(Array(files.values))
+            } catch {
+                // The lines are in the files (readers see them, and writing them again would
+                // record the runs twice), but maybe not on the platter: say so.
+                throw HistoryAppendFailure(recorded: written.count, error: error, durable: false)
+            }
+        }
+        // From here on the runs are recorded: their markers can go.
+        for record in written where markedRunning.remove(record.id) != nil || record.status == .interrupted {
+            unlink(markerPath(record.id))
+        }
+        if let failure {
+            throw HistoryAppendFailure(recorded: written.count, error: failure, durable: true)
+        }
+    }
+
+    /// Appends one line and indexes it; returns the file it went to. The index and retention
+    /// are caches and housekeeping: their failures never un-record the run.
+    private func writeLine(of record: RunRecord) throws(HistoryError) -> AppendFile {
+        let file = try appendFile(for: record.jobType)
         let line = record.line
         var info = stat()
-        fstat(fd, &info)
+        fstat(file.fd, &info)
         let sizeBefore = info.st_size
-        let written = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let written = line.withUnsafeBytes { write(file.fd, $0.baseAddress, $0.count) }
         if written != line.count {
             // A short write means the disk filled up in the middle of the line (the next write
             // would fail with ENOSPC): never leave a torn line behind for the next record.
             let reason = written < 0 ? String(cString: strerror(errno)) : "\(String(cString: strerror(ENOSPC))) (\(written) of \(line.count) bytes written)"
-            if written > 0 { _ = ftruncate(fd, sizeBefore) }
+            if written > 0 { _ = ftruncate(file.fd, sizeBefore) }
             throw HistoryError("cannot append to \(path(of: record.jobType)): \(reason)")
-        }
-        if settings.fsync, fdatasync(fd) != 0 {
-            throw HistoryError("cannot sync \(path(of: record.jobType)): \(String(cString: strerror(errno)))")
-        }
-        // From here on the run is recorded: what follows maintains caches and must not undo that.
-        if markedRunning.remove(record.id) != nil || record.status == .interrupted {
-            unlink(markerPath(record.id))
         }
         if record.status == .completed, record.startedAt > lastSuccessCache[record.jobType] ?? .distantPast {
             lastSuccessCache[record.jobType] = record.startedAt
         }
-        guard role == .owner else { return }
+        guard role == .owner else { return file }
         do {
             // Index the line; lines another process appended first are caught up on the way.
             let index = try ownedIndex(for: record.jobType)
@@ -188,6 +219,7 @@ public actor JSONLinesHistoryStore: HistoryStore {
             // The run is recorded; only the index lags behind its file (a full disk). The next
             // append, or the next start, catches it up.
         }
+        return file
     }
 
     // MARK: HistoryStore: reading
@@ -243,14 +275,11 @@ public actor JSONLinesHistoryStore: HistoryStore {
         "\(runningDirectory)/\(id).json"
     }
 
-    private func appendHandle(for job: String) throws -> Int32 {
-        if let fd = appendHandles[job] { return fd }
-        let fd = open(path(of: job), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw HistoryError("cannot open \(path(of: job)): \(String(cString: strerror(errno)))")
-        }
-        appendHandles[job] = fd
-        return fd
+    private func appendFile(for job: String) throws(HistoryError) -> AppendFile {
+        if let file = appendFiles[job] { return file }
+        let file = try AppendFile(path: path(of: job))
+        appendFiles[job] = file
+        return file
     }
 
     private func ownedIndex(for job: String) throws -> JobIndex {
@@ -299,7 +328,7 @@ public actor JSONLinesHistoryStore: HistoryStore {
             unlink(temporary)
             throw HistoryError("retention: cannot replace \(source): \(String(cString: strerror(errno)))")
         }
-        if let fd = appendHandles.removeValue(forKey: job) { close(fd) }  // it points at the old file
+        appendFiles[job] = nil  // it points at the old file
         var kept: [JobIndex.Entry] = []
         for number in (index.count - settings.maxRunsPerJob)..<index.count {
             guard var entry = index.entry(at: number) else { continue }

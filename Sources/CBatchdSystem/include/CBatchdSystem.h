@@ -47,4 +47,8 @@ int CBatchd_signalfd(const int *signals, int count);
 /// Reads one signal from a signalfd, blocking; returns its number, or -1.
 int CBatchd_read_signal(int fd);
 
+/// syncfs(2) (needs _GNU_SOURCE): writes every dirty file of the filesystem holding `fd` and
+/// commits its journal once; 0 or -1 and errno.
+int CBatchd_syncfs(int fd);
+
 #endif
