@@ -12,6 +12,10 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The system libyaml (Debian libyaml-dev), seen through a one-line shim header.
@@ -33,7 +37,25 @@ let package = Package(
         // Configuration, scheduling, running jobs, history: the daemon without its front ends.
         .target(
             name: "BatchdCore",
-            dependencies: ["CYAML", "CCurl", "CBatchdSystem", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "CYAML", "CCurl", "CBatchdSystem",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The read-only HTTP API and /metrics (SPEC sections 5 and 7) on SwiftNIO's HTTP/1
+        // server: one more service of the daemon, started only when `http.listen` is set.
+        .target(
+            name: "BatchdHTTP",
+            dependencies: [
+                "BatchdCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         // The built-in job types: each one file, listed once in BuiltInJobTypes.swift.
         .target(name: "BatchdHandlers", dependencies: ["BatchdCore"]),
@@ -43,6 +65,7 @@ let package = Package(
             dependencies: [
                 "BatchdCore",
                 "BatchdHandlers",
+                "BatchdHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -52,6 +75,7 @@ let package = Package(
         // The history benchmark (bench/run-history): the real store, timed from inside.
         .executableTarget(name: "batchd-bench", dependencies: ["BatchdCore"]),
         .testTarget(name: "BatchdCoreTests", dependencies: ["BatchdCore", "BatchdHandlers", "BatchdTestKit"]),
-        .testTarget(name: "BatchdEndToEndTests", dependencies: ["BatchdCore"]),
+        .testTarget(name: "BatchdHTTPTests", dependencies: ["BatchdHTTP", "BatchdCore", "BatchdHandlers", "BatchdTestKit"]),
+        .testTarget(name: "BatchdEndToEndTests", dependencies: ["BatchdCore", "BatchdTestKit"]),
     ]
 )

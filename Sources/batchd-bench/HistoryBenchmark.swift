@@ -5,6 +5,9 @@ import Foundation
 /// store, then times what SPEC section 4 promises: appends per second (fsync off and on, beside
 /// the machine's own fdatasync rate), opening the store, and the latest-run queries. Prints one
 /// JSON object; bench/run-history puts it beside jq and tail on the same files.
+///
+/// `batchd-bench fill DIR RUNS`: only the fill, for benchmarks that need a big history
+/// (bench/run-http).
 @main
 struct HistoryBenchmark {
     static func main() async throws {
@@ -15,8 +18,8 @@ struct HistoryBenchmark {
 
     static func run() async throws {
         let arguments = CommandLine.arguments
-        guard arguments.count == 4, arguments[1] == "history", let total = Int(arguments[3]) else {
-            FileHandle.standardError.write(Data("usage: batchd-bench history DIR RUNS\n".utf8))
+        guard arguments.count == 4, ["history", "fill"].contains(arguments[1]), let total = Int(arguments[3]) else {
+            FileHandle.standardError.write(Data("usage: batchd-bench history|fill DIR RUNS\n".utf8))
             exit(2)
         }
         let directory = arguments[2]
@@ -43,6 +46,10 @@ struct HistoryBenchmark {
             }
         }
         let bulkSeconds = (clock.now - started).seconds
+        guard arguments[1] == "history" else {
+            print(JSONWriter.string(["runs": .int(Int64(total)), "seconds": .double(bulkSeconds)]))
+            return
+        }
         results.append(("appendsPerSecondNoFsync", .int(Int64(Double(total) / bulkSeconds))))
 
         // With fsync, beside the raw fdatasync rate of the same disk, interleaved in short rounds

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BatchdCore
 import BatchdHandlers
+import BatchdHTTP
 import Foundation
 import Logging
 
@@ -17,7 +18,8 @@ extension Batchd {
             let (config, bytes) = try options.loadWithBytesOrExit()
             let logger = DaemonLogger.make(config)
             let daemon = Daemon(configPath: options.path, config: config, bytes: bytes,
-                                loader: ConfigLoader(registry: BuiltInJobTypes.registry), logger: logger)
+                                loader: ConfigLoader(registry: BuiltInJobTypes.registry), logger: logger,
+                                frontEnds: { context in await HTTPFrontEnd.make(context) })
             try BlockingAsync.run {
                 do {
                     try await daemon.run()

@@ -80,7 +80,7 @@ struct HistoryStoreTests {
         let folder = Folder()
         let records = try await fill(try store(folder), count: 12, jobs: ["a"])
         let garbage = [UInt8](repeating: 0x5A, count: 32 * 12)
-        FileManager.default.createFile(atPath: folder.file("a.idx"), contents: Data(garbage))
+        _ = FileManager.default.createFile(atPath: folder.file("a.idx"), contents: Data(garbage))
         let reopened = try store(folder)
         #expect(await reopened.recovery.rebuiltIndexes.first?.reason == "the index did not match the file")
         #expect(try await reopened.newest(limit: 100, job: "a", status: nil) == records.reversed())

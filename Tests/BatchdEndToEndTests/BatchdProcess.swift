@@ -9,8 +9,12 @@ struct BatchdProcess {
         var stderr: String
     }
 
-    /// The binary sits next to the test bundle in SwiftPM's build folder.
+    /// `$BATCHD_BINARY` (the Makefile points it at the release build), else the debug binary
+    /// next to the test bundle in SwiftPM's build folder.
     static var binary: URL {
+        if let path = ProcessInfo.processInfo.environment["BATCHD_BINARY"], !path.isEmpty {
+            return URL(fileURLWithPath: path)
+        }
         let testBinary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         return testBinary.deletingLastPathComponent().appendingPathComponent("batchd")
     }
@@ -30,6 +34,27 @@ struct BatchdProcess {
         process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
         process.standardError = try FileHandle(forWritingTo: stderrURL)
         process.standardInput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        return Outcome(
+            status: process.terminationStatus,
+            stdout: try String(contentsOf: stdoutURL, encoding: .utf8),
+            stderr: try String(contentsOf: stderrURL, encoding: .utf8)
+        )
+    }
+}
+
+extension BatchdProcess {
+    /// Runs another program (promtool, jq, systemd-analyze) with `stdin` as its input.
+    static func runTool(_ path: String, _ arguments: [String], stdin: URL? = nil) throws -> Outcome {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let folder = try TemporaryFolder()
+        let stdoutURL = try folder.write("stdout", ""), stderrURL = try folder.write("stderr", "")
+        process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
+        process.standardError = try FileHandle(forWritingTo: stderrURL)
+        process.standardInput = try stdin.map { try FileHandle(forReadingFrom: $0) } ?? FileHandle.nullDevice
         try process.run()
         process.waitUntilExit()
         return Outcome(

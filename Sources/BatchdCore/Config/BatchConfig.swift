@@ -24,6 +24,18 @@ public struct HTTPSettings: Sendable, Hashable {
     public var port: Int
     /// The environment variable holding the bearer token that unlocks POST trigger/cancel.
     public var tokenEnv: String?
+    /// Connections beyond this many are answered 503 and closed.
+    public var maxConnections: Int = 512
+    /// A request must arrive whole within this time from its first byte (slow clients are dropped).
+    public var requestTimeout: Duration = .seconds(10)
+    /// A kept-alive connection with no request for this long is closed.
+    public var idleTimeout: Duration = .seconds(60)
+
+    public init(host: String, port: Int, tokenEnv: String? = nil) {
+        self.host = host
+        self.port = port
+        self.tokenEnv = tokenEnv
+    }
 
     public var isLoopback: Bool {
         host == "127.0.0.1" || host == "::1" || host == "localhost" || host.hasPrefix("127.")

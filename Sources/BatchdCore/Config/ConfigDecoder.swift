@@ -48,13 +48,20 @@ struct ConfigDecoder {
     private func decodeHTTP(_ section: ConfigMapping) -> HTTPSettings? {
         let listen = section.required("listen", "host:port, e.g. 127.0.0.1:8080")
         let tokenEnv = section.value("tokenEnv")?.asEnvironmentName()
+        let maxConnections = section.value("maxConnections")?.asInt(in: 1...100_000)
+        let requestTimeout = section.value("requestTimeout")?.asDuration(atLeast: .milliseconds(100))
+        let idleTimeout = section.value("idleTimeout")?.asDuration(atLeast: .milliseconds(100))
         section.reportUnknownKeys()
         guard let listen, let text = listen.asNonEmptyString() else { return nil }
         guard let (host, port) = ListenAddress.parse(text) else {
             listen.error("expected host:port with a port from 0 to 65535, e.g. 127.0.0.1:8080 or [::1]:8080 (got '\(text)')")
             return nil
         }
-        return HTTPSettings(host: host, port: port, tokenEnv: tokenEnv)
+        var settings = HTTPSettings(host: host, port: port, tokenEnv: tokenEnv)
+        if let maxConnections { settings.maxConnections = maxConnections }
+        if let requestTimeout { settings.requestTimeout = requestTimeout }
+        if let idleTimeout { settings.idleTimeout = idleTimeout }
+        return settings
     }
 
     private func decodeHistory(_ section: ConfigMapping) -> HistorySettings {

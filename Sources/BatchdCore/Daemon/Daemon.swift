@@ -1,25 +1,30 @@
 import Foundation
 import Logging
+import ServiceLifecycle
 
 /// `batchd run`: the engine plus everything around it that a long-running process needs: the
-/// state lock, history recovery, the control socket, signals, reloads and status.json.
-public final class Daemon: @unchecked Sendable {  // mutable state is confined to `run()`'s task
+/// state lock, history recovery, the control socket, signals, reloads, status.json, and the
+/// front ends (the HTTP API) as services of one `ServiceGroup`.
+public final class Daemon: Sendable {
     private let configPath: String
     private let loader: ConfigLoader
-    private var config: BatchConfig
-    private var configBytes: [UInt8]
+    private let state: DaemonState
     private let logger: Logger
-    private let startedAt = Date()
-    private var loadedAt = Date()
-    private var lastReload: DaemonStatus.Reload?
+    private let makeFrontEnds: FrontEndFactory
 
-    public init(configPath: String, config: BatchConfig, bytes: [UInt8], loader: ConfigLoader, logger: Logger) {
+    /// Builds the front ends once the engine and history are open (none: no HTTP listener).
+    public typealias FrontEndFactory = @Sendable (DaemonContext) async throws -> [any DaemonFrontEnd]
+
+    public init(configPath: String, config: BatchConfig, bytes: [UInt8], loader: ConfigLoader, logger: Logger,
+                frontEnds: @escaping FrontEndFactory = { _ in [] }) {
         self.configPath = configPath
-        self.config = config
-        self.configBytes = bytes
+        state = DaemonState(configPath: configPath, config: config, bytes: bytes)
         self.loader = loader
         self.logger = logger
+        makeFrontEnds = frontEnds
     }
+
+    private var config: BatchConfig { state.config }
 
     private enum Request: Sendable {
         case signal(Int32)
@@ -62,6 +67,14 @@ public final class Daemon: @unchecked Sendable {  // mutable state is confined t
         OrphanReaper.becomeSubreaper()
         let engine = Engine(config: config, history: history, logger: logger)
         await engine.prepare()
+        let context = DaemonContext(engine: engine, history: history, state: state, logger: logger)
+        let frontEnds: FrontEndGroup
+        do {
+            frontEnds = try await FrontEndGroup.start(try await makeFrontEnds(context), logger: logger)
+        } catch {
+            await engine.shutdown(grace: .zero)
+            throw StartError(description: "\(error)")
+        }
         let control: ControlSocketServer
         do {
             control = try ControlSocketServer(path: "\(config.stateDirectory)/control.sock") { verb, job in
@@ -86,7 +99,7 @@ public final class Daemon: @unchecked Sendable {  // mutable state is confined t
             "config": "\(configPath)", "jobs": "\(config.jobs.count)", "enabled": "\(config.jobs.filter(\.enabled).count)",
             "stateDir": "\(config.stateDirectory)", "pid": "\(getpid())",
         ])
-        let statusWriter = Task { await writeStatusOnChange(engine: engine, history: history) }
+        let statusWriter = Task { await writeStatusOnChange(StatusBuilder(engine: engine, history: history, state: state)) }
         let engineTask = Task { await engine.run() }
 
         for await next in requests {
@@ -105,22 +118,25 @@ public final class Daemon: @unchecked Sendable {  // mutable state is confined t
         control.stop()
         await engine.shutdown(grace: config.shutdownGrace)
         await engineTask.value
+        // The front ends answer while running jobs drain (status stays visible), then stop.
+        await frontEnds.stop()
         statusWriter.cancel()
-        await writeStatus(engine: engine, history: history)
+        await writeStatus(StatusBuilder(engine: engine, history: history, state: state))
         logger.info("stopped; every run is recorded")
         withExtendedLifetime((lock, watcher)) {}
     }
 
     /// Re-reads batch.yaml; a valid file is applied at once, an invalid one changes nothing.
     func reload(engine: Engine, reason: String) async {
+        let running = state.snapshot
         switch loader.load(path: configPath) {
         case .valid(var newConfig, let bytes):
-            guard bytes != configBytes else {
-                if lastReload?.ok == false {
+            guard bytes != running.bytes else {
+                if running.lastReload?.ok == false {
                     // Back to the running configuration after a refused one: nothing to apply.
-                    lastReload = .init(at: Date(), ok: true, errors: [])
-                    logger.info("reload (\(reason)): the file is back to the running configuration")
+                    state.update { $0.lastReload = .init(at: Date(), ok: true, errors: []) }
                     engine.events.publish(.reloaded(ok: true, summary: "unchanged"))
+                    logger.info("reload (\(reason)): the file is back to the running configuration")
                 } else if reason == "SIGHUP" {
                     logger.info("reload (\(reason)): the file is unchanged")
                 } else {
@@ -128,35 +144,39 @@ public final class Daemon: @unchecked Sendable {  // mutable state is confined t
                 }
                 return
             }
-            let summary = ConfigChanges(old: config, new: newConfig).summary
-            newConfig.stateDirectory = config.stateDirectory  // these two need a restart; said in the summary
-            newConfig.http = config.http
-            config = newConfig
-            configBytes = bytes
-            loadedAt = Date()
-            lastReload = .init(at: loadedAt, ok: true, errors: [])
+            let summary = ConfigChanges(old: running.config, new: newConfig).summary
+            newConfig.stateDirectory = running.config.stateDirectory  // these two need a restart; said in the summary
+            newConfig.http = running.config.http
+            let now = Date()
+            state.update { current in
+                current.config = newConfig
+                current.bytes = bytes
+                current.hash = ConfigHash.of(bytes)
+                current.loadedAt = now
+                current.lastReload = .init(at: now, ok: true, errors: [])
+            }
             await engine.apply(newConfig)
-            logger.info("reload (\(reason)): \(summary)")
             engine.events.publish(.reloaded(ok: true, summary: summary))
+            logger.info("reload (\(reason)): \(summary)")
         case .invalid(let invalid, _):
-            lastReload = .init(at: Date(), ok: false, errors: invalid.diagnostics.map(\.description))
+            state.update { $0.lastReload = .init(at: Date(), ok: false, errors: invalid.diagnostics.map(\.description)) }
+            engine.events.publish(.reloaded(ok: false, summary: "\(invalid.diagnostics.count) error(s)"))
             for diagnostic in invalid.diagnostics {
                 logger.error("reload (\(reason)) refused: \(diagnostic)")
             }
             logger.error("reload (\(reason)) refused: the previous configuration keeps running")
-            engine.events.publish(.reloaded(ok: false, summary: "\(invalid.diagnostics.count) error(s)"))
         case .unreadable(let error):
-            lastReload = .init(at: Date(), ok: false, errors: [error.description])
-            logger.error("reload (\(reason)) refused: \(error); the previous configuration keeps running")
+            state.update { $0.lastReload = .init(at: Date(), ok: false, errors: [error.description]) }
             engine.events.publish(.reloaded(ok: false, summary: error.description))
+            logger.error("reload (\(reason)) refused: \(error); the previous configuration keeps running")
         }
     }
 
     /// Rewrites status.json after changes. Events only mark it stale: a burst of them (twenty
     /// runs starting at one instant) costs one rewrite, not twenty, each querying every job.
-    private func writeStatusOnChange(engine: Engine, history: JSONLinesHistoryStore) async {
+    private func writeStatusOnChange(_ builder: StatusBuilder) async {
         let stale = WakeSignal()
-        let events = engine.events.subscribe()
+        let events = builder.engine.events.subscribe()
         let listener = Task {
             for await event in events {
                 if case .recordFailed = event { continue }
@@ -164,32 +184,16 @@ public final class Daemon: @unchecked Sendable {  // mutable state is confined t
             }
         }
         defer { listener.cancel() }
-        await writeStatus(engine: engine, history: history)
+        await writeStatus(builder)
         while !Task.isCancelled {
             await stale.wait()
             guard !Task.isCancelled else { break }
-            await writeStatus(engine: engine, history: history)
+            await writeStatus(builder)
         }
     }
 
-    private func writeStatus(engine: Engine, history: JSONLinesHistoryStore) async {
-        let running = Set(await engine.runningJobs())
-        let next = await engine.nextRunTimes()
-        var jobs: [DaemonStatus.Job] = []
-        for job in config.jobs {
-            jobs.append(DaemonStatus.Job(
-                name: job.name, type: job.type, displayName: job.displayName, enabled: job.enabled,
-                schedule: job.schedule?.summary, running: running.contains(job.name),
-                lastRun: try? await history.latest(job: job.name),
-                lastSuccess: (try? await history.lastSuccess(job: job.name)) ?? nil,
-                nextRun: next[job.name] ?? nil
-            ))
-        }
-        let status = DaemonStatus(
-            pid: getpid(), startedAt: startedAt, updatedAt: Date(), configPath: configPath,
-            configHash: ConfigHash.of(configBytes), loadedAt: loadedAt, lastReload: lastReload,
-            schedulerRunning: await engine.isSchedulerRunning, jobs: jobs
-        )
+    private func writeStatus(_ builder: StatusBuilder) async {
+        let status = await builder.build()
         do {
             try AtomicFile.write(Array((JSONWriter.string(status.json) + "\n").utf8), to: "\(config.stateDirectory)/status.json", sync: false)
         } catch {

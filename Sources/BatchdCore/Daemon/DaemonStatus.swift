@@ -29,23 +29,34 @@ public struct DaemonStatus: Sendable {
     public var loadedAt: Date
     public var lastReload: Reload?
     public var schedulerRunning: Bool
+    /// Every job has been planned from its history (the seed's `isInitialized`).
+    public var schedulerInitialized: Bool
     public var jobs: [Job]
+
+    /// Jobs the scheduler has a due time for (the seed's `activeJobTimers`).
+    public var activeJobTimers: Int { jobs.filter { $0.nextRun != nil }.count }
+
+    /// The running configuration: path, hash, when loaded, and how the last reload went.
+    public var configJSON: JSONValue {
+        .object([
+            ("path", .string(configPath)),
+            ("hash", .string(configHash)),
+            ("loadedAt", .string(Timestamp.iso8601(loadedAt))),
+            ("lastReload", lastReload.map { reload in
+                .object([("at", .string(Timestamp.iso8601(reload.at))), ("ok", .bool(reload.ok)),
+                         ("errors", .array(reload.errors.map(JSONValue.string)))])
+            } ?? .null),
+        ])
+    }
 
     public var json: JSONValue {
         .object([
             ("pid", .int(Int64(pid))),
             ("startedAt", .string(Timestamp.iso8601(startedAt))),
             ("updatedAt", .string(Timestamp.iso8601(updatedAt))),
-            ("scheduler", .object([("isRunning", .bool(schedulerRunning))])),
-            ("config", .object([
-                ("path", .string(configPath)),
-                ("hash", .string(configHash)),
-                ("loadedAt", .string(Timestamp.iso8601(loadedAt))),
-                ("lastReload", lastReload.map { reload in
-                    .object([("at", .string(Timestamp.iso8601(reload.at))), ("ok", .bool(reload.ok)),
-                             ("errors", .array(reload.errors.map(JSONValue.string)))])
-                } ?? .null),
-            ])),
+            ("scheduler", .object([("isRunning", .bool(schedulerRunning)), ("isInitialized", .bool(schedulerInitialized)),
+                                   ("activeJobTimers", .int(Int64(activeJobTimers)))])),
+            ("config", configJSON),
             ("jobs", .array(jobs.map { job in
                 .object([
                     ("name", .string(job.name)),

@@ -69,6 +69,11 @@ public final class Engine: Sendable {
         get async { await scheduler.isRunning }
     }
 
+    /// Every job has been planned from its history.
+    public var isSchedulerInitialized: Bool {
+        get async { await scheduler.isInitialized }
+    }
+
     /// `batchd once`: one run of `job` in this process, recorded in history like any other.
     /// Task cancellation (SIGINT/SIGTERM in the CLI) ends the run as `cancelled`.
     public static func runOnce(_ job: JobConfig, config: BatchConfig, history: any HistoryStore, logger: Logger,

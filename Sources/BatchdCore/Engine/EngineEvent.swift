@@ -15,12 +15,20 @@ public enum EngineEvent: Sendable {
 }
 
 /// Fans events out to every subscriber. Each subscription buffers without bound: subscribers
-/// are tests and the status writer, which keep up.
+/// are tests, the status writer and the metrics, which keep up.
 public final class EventBus: Sendable {
     private let subscribers = Mutex<[UInt64: AsyncStream<EngineEvent>.Continuation]>([:])
+    private let observers = Mutex<[@Sendable (EngineEvent) -> Void]>([])
     private let nextID = Atomic<UInt64>(0)
 
     public init() {}
+
+    /// Calls `observer` inside every `publish`, before `publish` returns: for what must know
+    /// of an event before anything that follows it can be seen (a cache marking itself stale
+    /// before the log line that a reader acts on). It must be quick and must not publish.
+    public func observe(_ observer: @escaping @Sendable (EngineEvent) -> Void) {
+        observers.withLock { $0.append(observer) }
+    }
 
     public func subscribe() -> AsyncStream<EngineEvent> {
         let id = nextID.add(1, ordering: .relaxed).newValue
@@ -33,6 +41,7 @@ public final class EventBus: Sendable {
     }
 
     public func publish(_ event: EngineEvent) {
+        for observer in observers.withLock({ $0 }) { observer(event) }
         let targets = subscribers.withLock { Array($0.values) }
         for target in targets { target.yield(event) }
     }

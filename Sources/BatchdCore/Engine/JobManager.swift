@@ -208,13 +208,14 @@ actor JobManager {
             let recorded = failure?.recorded ?? batch.count
             unrecorded.removeFirst(recorded)
             for next in batch.prefix(recorded) {
+                // Said before it is logged: whoever acts on the log line finds it everywhere.
+                if announced.remove(next.id) == nil {
+                    events.publish(.runFinished(next))
+                }
                 logger.info("run recorded", metadata: [
                     "job": "\(next.jobType)", "run": "\(next.id)", "status": "\(next.status.rawValue)",
                     "durationMs": "\(next.durationMs)",
                 ])
-                if announced.remove(next.id) == nil {
-                    events.publish(.runFinished(next))
-                }
             }
             guard let failure else { continue }
             if !failure.durable {

@@ -90,6 +90,8 @@ public actor Scheduler {
 
     var isRunning: Bool { state == .running }
 
+    var isInitialized: Bool { state != .created }
+
     // MARK: Requests from outside
 
     func trigger(_ name: String) async -> TriggerOutcome {

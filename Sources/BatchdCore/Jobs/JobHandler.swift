@@ -21,6 +21,15 @@ public protocol JobHandler: Sendable {
     init?(settings: ConfigMapping)
 
     func run(_ context: JobContext) async throws -> JobResult
+
+    /// The type's own settings as `GET /api/batch/config` shows them. Secrets are never in
+    /// batch.yaml (only the names of the variables and files holding them), so anything read
+    /// from it may be shown; the default shows nothing.
+    var publicSettings: [(String, JSONValue)] { get }
+}
+
+extension JobHandler {
+    public var publicSettings: [(String, JSONValue)] { [] }
 }
 
 /// The job types a configuration may use, by name.

@@ -47,6 +47,17 @@ public struct CommandJob: JobHandler {
         }
     }
 
+    public var publicSettings: [(String, JSONValue)] {
+        var settings: [(String, JSONValue)]
+        switch invocation {
+        case .argv(let argv): settings = [("command", .array(argv.map(JSONValue.string)))]
+        case .shell(let line): settings = [("shell", .string(line))]
+        }
+        if !environment.isEmpty { settings.append(("env", .object(environment.map { ($0.name, .string($0.value)) }))) }
+        if let workingDirectory { settings.append(("workingDirectory", .string(workingDirectory))) }
+        return settings
+    }
+
     /// How long a job's processes get after SIGTERM before SIGKILL (SPEC section 3).
     static let killGrace: Duration = .seconds(10)
 

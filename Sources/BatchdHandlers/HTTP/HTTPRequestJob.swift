@@ -42,6 +42,15 @@ public struct HTTPRequestJob: JobHandler {
         self.url = url
     }
 
+    public var publicSettings: [(String, JSONValue)] {
+        var settings: [(String, JSONValue)] = [("url", .string(url)), ("method", .string(method))]
+        if !headers.isEmpty { settings.append(("headers", .object(headers.map { ($0.name, .string($0.value)) }))) }
+        if !headersEnv.isEmpty { settings.append(("headersEnv", .object(headersEnv.map { ($0.name, .string($0.variable)) }))) }
+        if let body { settings.append(("body", .string(body))) }
+        if !expectStatus.isEmpty { settings.append(("expectStatus", .array(expectStatus.map { .int(Int64($0)) }))) }
+        return settings
+    }
+
     public func run(_ context: JobContext) async throws -> JobResult {
         var requestHeaders = headers
         for (name, variable) in headersEnv {

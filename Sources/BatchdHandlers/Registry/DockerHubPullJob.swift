@@ -19,6 +19,16 @@ public struct DockerHubPullJob: JobHandler {
         throw JobFailure("\(Self.typeName) checks are not implemented in this version of batchd yet")
     }
 
+    public var publicSettings: [(String, JSONValue)] {
+        var settings: [(String, JSONValue)] = [
+            ("images", .array(images.map { .string($0.original) })), ("registry", .string(registry)),
+            ("concurrency", .int(Int64(concurrency))),
+        ]
+        if let usernameEnv { settings.append(("usernameEnv", .string(usernameEnv))) }
+        if let passwordEnv { settings.append(("passwordEnv", .string(passwordEnv))) }
+        return settings
+    }
+
     public init?(settings: ConfigMapping) {
         let imagesValue = settings.required("images", "a list of image references such as nginx:latest")
         registry = settings.value("registry")?.asHTTPURL() ?? "https://registry-1.docker.io"

@@ -31,6 +31,25 @@ public struct TrackedAppsCheckJob: JobHandler {
         throw JobFailure("\(Self.typeName) checks are not implemented in this version of batchd yet")
     }
 
+    public var publicSettings: [(String, JSONValue)] {
+        var settings: [(String, JSONValue)] = [
+            ("apps", .array(apps.map { app in
+                var fields: [(String, JSONValue)] = [("name", .string(app.name))]
+                switch app.source {
+                case .github(let repository): fields.append(("github", .string(repository)))
+                case .gitlab(let project, let baseURL): fields += [("gitlab", .string(project)), ("gitlabURL", .string(baseURL))]
+                case .image(let image, let registry): fields += [("image", .string(image.original)), ("registry", .string(registry))]
+                }
+                fields += [("current", .string(app.current)), ("prerelease", .bool(app.includePrereleases))]
+                return .object(fields)
+            })),
+            ("githubURL", .string(githubURL)), ("concurrency", .int(Int64(concurrency))),
+        ]
+        if let tokenEnv { settings.append(("tokenEnv", .string(tokenEnv))) }
+        if let gitlabTokenEnv { settings.append(("gitlabTokenEnv", .string(gitlabTokenEnv))) }
+        return settings
+    }
+
     public init?(settings: ConfigMapping) {
         let appsValue = settings.required("apps", "a list of { name, github | gitlab | image, current }")
         tokenEnv = settings.value("tokenEnv")?.asEnvironmentName()

@@ -1,0 +1,159 @@
+import BatchdCore
+import BatchdTestKit
+import Foundation
+import Synchronization
+import Testing
+
+/// Thousands of malformed, truncated, oversized and slow requests against the built daemon,
+/// while a prober asks `/healthz` every 20 ms: the daemon never crashes, every probe is answered
+/// within 100 ms, and its memory returns to where it was. `make test` sends 2,000 bad requests
+/// beside 200 slow connections; `make stress` 20,000 beside 400.
+@Suite("Hostile HTTP clients")
+struct HostileClientTests {
+    static let stress = ProcessInfo.processInfo.environment["BATCHD_STRESS"] != nil
+    static let badRequests = stress ? 20_000 : 2_000
+    static let slowConnections = stress ? 400 : 200
+
+    /// The kinds of bad request: what is sent. Random bytes and truncated requests may be the
+    /// start of a valid request (the daemon then waits for the rest); every other kind is
+    /// answered at once.
+    static let kinds: [(name: String, make: @Sendable (inout SystemRandomNumberGenerator) -> [UInt8])] = [
+        ("random bytes", { random in (0..<Int.random(in: 1...300, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) } }),
+        ("bad request line", { random in Array(["GARBAGE\r\n\r\n", "GET\r\n\r\n", "GET / HTTP/7.0\r\n\r\n", " / HTTP/1.1\r\n\r\n",
+                                                 "GET /\u{00}x HTTP/1.1\r\n\r\n"].randomElement(using: &random)!.utf8) }),
+        ("huge header", { _ in Array("GET /api/batch/status HTTP/1.1\r\nHost: x\r\nX-Huge: \(String(repeating: "h", count: 40_000))\r\n\r\n".utf8) }),
+        ("many headers", { _ in Array(("GET /healthz HTTP/1.1\r\n" + (0..<500).map { "X-\($0): v\r\n" }.joined() + "\r\n").utf8) }),
+        ("oversized body", { _ in Array("POST /api/batch/trigger HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n{\"jobType\":".utf8) }),
+        ("truncated", { random in
+            let whole = Array("GET /api/batch/runs?limit=5 HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+            return Array(whole.prefix(Int.random(in: 1..<whole.count, using: &random)))
+        }),
+        ("bad escapes", { _ in Array("GET /api/batch/runs?limit=%G0&jobType=%%% HTTP/1.1\r\nHost: x\r\n\r\n".utf8) }),
+        ("bad chunking", { _ in Array("POST /api/batch/trigger HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZZ\r\nxx\r\n".utf8) }),
+        ("bad json", { _ in Array("POST /api/batch/trigger HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\n{\"jobTyp\u{FF}".utf8) }),
+        ("unknown path", { random in Array("GET /\(UInt64.random(in: 0...UInt64.max, using: &random)) HTTP/1.1\r\nHost: x\r\n\r\n".utf8) }),
+    ]
+
+    @Test func theDaemonSurvivesAndKeepsAnsweringHealthz() throws {
+        let daemon = try DaemonProcess(config: """
+        http: { listen: "127.0.0.1:0", requestTimeout: 2s, idleTimeout: 5s, maxConnections: 2000 }
+        history: { fsync: false }
+        jobs:
+          tick: { type: command, enabled: true, every: 1s, shell: 'echo tick' }
+        """)
+        let port = try HTTPDaemonTests.port(of: daemon)
+        daemon.waitForLine("batchd 0.1.0 started")
+        // Warm up every path the attack takes, so that the baseline includes what stays allocated
+        // by design (buffers pooled by the event loops, the rendered status).
+        var warmUp = SystemRandomNumberGenerator()
+        for round in 0..<400 {
+            let connection = try RawConnection(port: port, timeout: 3)
+            let kind = Self.kinds[round % Self.kinds.count]
+            connection.send(kind.make(&warmUp))
+            if !["random bytes", "truncated"].contains(kind.name) { _ = connection.receiveResponse() }
+        }
+        let baseline = try Self.residentKiB(daemon.pid)
+        let baselineFDs = Self.openFiles(daemon.pid)
+
+        let stop = Atomic<Bool>(false)
+        let probes = Mutex<[(ok: Bool, milliseconds: Double)]>([])
+        let prober = Thread {
+            let clock = ContinuousClock()
+            while !stop.load(ordering: .relaxed) {
+                let start = clock.now
+                let answer = try? RawConnection.exchange(port: port, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout: 2)
+                let took = (clock.now - start).milliseconds
+                probes.withLock { $0.append((answer?.status == 200, Double(took))) }
+                usleep(20_000)
+            }
+        }
+        prober.start()
+
+        // Slow clients: each sends one byte a second of a request it never finishes, and is
+        // replaced when the daemon drops it (after requestTimeout).
+        let slowDone = Atomic<Bool>(false)
+        let dropped = Atomic<Int>(0)
+        let slow = Thread {
+            let request = Array("GET /api/batch/status HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+            var open: [(RawConnection, Int)] = []
+            while !stop.load(ordering: .relaxed) {
+                while open.count < Self.slowConnections, let connection = try? RawConnection(port: port, timeout: 1) {
+                    open.append((connection, 0))
+                }
+                open = open.compactMap { connection, sent in
+                    guard connection.send([request[sent % request.count]]) else {
+                        dropped.add(1, ordering: .relaxed)
+                        return nil
+                    }
+                    return (connection, sent + 1)
+                }
+                sleep(1)
+            }
+            slowDone.store(true, ordering: .relaxed)
+        }
+        slow.start()
+
+        // The bad requests, from four threads at once.
+        let answered = Atomic<Int>(0)
+        let threads = 4
+        let group = DispatchGroup()
+        for worker in 0..<threads {
+            group.enter()
+            Thread {
+                var random = SystemRandomNumberGenerator()
+                for number in stride(from: worker, to: Self.badRequests, by: threads) {
+                    guard let connection = try? RawConnection(port: port, timeout: 3) else { continue }
+                    let kind = Self.kinds[number % Self.kinds.count]
+                    connection.send(kind.make(&random))
+                    // Half of those that get an answer wait for it; the rest hang up at once.
+                    if number % 2 == 0, !["random bytes", "truncated"].contains(kind.name) {
+                        if connection.receiveResponse() != nil { answered.add(1, ordering: .relaxed) }
+                    }
+                }
+                group.leave()
+            }.start()
+        }
+        group.wait()
+        // The attack goes on until every slow client has been dropped at least once.
+        let deadline = Date().addingTimeInterval(30)
+        while dropped.load(ordering: .relaxed) < Self.slowConnections, Date() < deadline { usleep(50_000) }
+        stop.store(true, ordering: .relaxed)
+        while !slowDone.load(ordering: .relaxed) { usleep(10_000) }
+
+        #expect(kill(daemon.pid, 0) == 0, "the daemon is alive")
+        let seen = probes.withLock { $0 }
+        #expect(seen.count > 20)
+        let failedProbes = seen.filter { !$0.ok }.count
+        #expect(failedProbes == 0, "\(failedProbes) of \(seen.count) probes failed")
+        let slowest = seen.map(\.milliseconds).max() ?? 0
+        #expect(slowest < 100, "the slowest /healthz took \(slowest) ms")
+        let waitedFor = (0..<Self.badRequests).filter { $0 % 2 == 0 && !["random bytes", "truncated"].contains(Self.kinds[$0 % Self.kinds.count].name) }.count
+        #expect(answered.load(ordering: .relaxed) == waitedFor, "every bad request that waited got an answer (400, 404, 413, 431)")
+        #expect(dropped.load(ordering: .relaxed) >= Self.slowConnections, "slow clients are dropped")
+
+        // Once the connections are gone, memory is back where it was.
+        var files = Self.openFiles(daemon.pid)
+        for _ in 0..<100 where files > baselineFDs + 5 {
+            usleep(100_000)
+            files = Self.openFiles(daemon.pid)
+        }
+        #expect(files <= baselineFDs + 5, "connections are closed: \(files) descriptors against \(baselineFDs)")
+        let after = try Self.residentKiB(daemon.pid)
+        print("hostile clients: \(Self.badRequests) bad requests, \(Self.slowConnections) slow connections; "
+              + "RSS \(baseline) KiB before, \(after) KiB after; slowest /healthz \(slowest) ms over \(seen.count) probes")
+        #expect(after <= baseline + max(4_096, baseline / 10), "RSS \(baseline) KiB before, \(after) KiB after")
+
+        daemon.signal(SIGTERM)
+        #expect(daemon.exitStatus() == 0)
+    }
+
+    static func residentKiB(_ pid: Int32) throws -> Int {
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") })
+        return try #require(Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]))
+    }
+
+    static func openFiles(_ pid: Int32) -> Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? 0
+    }
+}
