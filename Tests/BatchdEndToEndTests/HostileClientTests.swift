@@ -14,9 +14,7 @@ struct HostileClientTests {
     static let badRequests = stress ? 20_000 : 2_000
     static let slowConnections = stress ? 400 : 200
 
-    /// The kinds of bad request: what is sent. Random bytes and truncated requests may be the
-    /// start of a valid request (the daemon then waits for the rest); every other kind is
-    /// answered at once.
+    /// The kinds of bad request: what is sent.
     static let kinds: [(name: String, make: @Sendable (inout SystemRandomNumberGenerator) -> [UInt8])] = [
         ("random bytes", { random in (0..<Int.random(in: 1...300, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) } }),
         ("bad request line", { random in Array(["GARBAGE\r\n\r\n", "GET\r\n\r\n", "GET / HTTP/7.0\r\n\r\n", " / HTTP/1.1\r\n\r\n",
@@ -34,6 +32,14 @@ struct HostileClientTests {
         ("unknown path", { random in Array("GET /\(UInt64.random(in: 0...UInt64.max, using: &random)) HTTP/1.1\r\nHost: x\r\n\r\n".utf8) }),
     ]
 
+    /// What one attack saw.
+    struct Attack {
+        var probes: [(ok: Bool, milliseconds: Double)]
+        var answered: Int
+        var waitedFor: Int
+        var dropped: Int
+    }
+
     @Test func theDaemonSurvivesAndKeepsAnsweringHealthz() throws {
         let daemon = try DaemonProcess(config: """
         http: { listen: "127.0.0.1:0", requestTimeout: 2s, idleTimeout: 5s, maxConnections: 2000 }
@@ -43,20 +49,42 @@ struct HostileClientTests {
         """)
         let port = try HTTPDaemonTests.port(of: daemon)
         daemon.waitForLine("batchd 0.1.0 started")
-        // Warm up every path the attack takes, so that the baseline includes what stays allocated
-        // by design (buffers pooled by the event loops, the rendered status).
-        var warmUp = SystemRandomNumberGenerator()
-        for round in 0..<400 {
-            let connection = try RawConnection(port: port, timeout: 3)
-            let kind = Self.kinds[round % Self.kinds.count]
-            connection.send(kind.make(&warmUp))
-            if !["random bytes", "truncated"].contains(kind.name) { _ = connection.receiveResponse() }
-        }
+        // A short attack of the same shape first: the baseline then includes what a process
+        // keeps after its busiest moment by design (the allocator's free lists, buffers the
+        // event loops pool), so what is compared after the real attack is growth: a leak.
+        let warmUp = try Self.attack(port: port, badRequests: Self.badRequests, slowConnections: Self.slowConnections)
+        #expect(warmUp.probes.filter { !$0.ok }.isEmpty)
+        let baselineFDs = try Self.settledFiles(daemon.pid, atMost: nil)
         let baseline = try Self.residentKiB(daemon.pid)
-        let baselineFDs = Self.openFiles(daemon.pid)
 
+        let attack = try Self.attack(port: port, badRequests: Self.badRequests, slowConnections: Self.slowConnections)
+        #expect(kill(daemon.pid, 0) == 0, "the daemon is alive")
+        #expect(attack.probes.count > 20)
+        let failedProbes = attack.probes.filter { !$0.ok }.count
+        #expect(failedProbes == 0, "\(failedProbes) of \(attack.probes.count) probes failed")
+        let slowest = attack.probes.map(\.milliseconds).max() ?? 0
+        #expect(slowest < 100, "the slowest /healthz took \(slowest) ms")
+        #expect(attack.answered == attack.waitedFor, "every bad request that waited got an answer (400, 404, 413, 431)")
+        #expect(attack.dropped >= Self.slowConnections, "slow clients are dropped")
+
+        // Once the connections are gone, memory is back where it was.
+        let files = try Self.settledFiles(daemon.pid, atMost: baselineFDs + 5)
+        #expect(files <= baselineFDs + 5, "connections are closed: \(files) descriptors against \(baselineFDs)")
+        let after = try Self.residentKiB(daemon.pid)
+        print("hostile clients: \(Self.badRequests) bad requests, \(Self.slowConnections) slow connections; "
+              + "RSS \(baseline) KiB before, \(after) KiB after; slowest /healthz \(slowest) ms over \(attack.probes.count) probes")
+        #expect(after <= baseline + 2_048, "RSS \(baseline) KiB before, \(after) KiB after (2 MiB allowed for the allocator)")
+
+        daemon.signal(SIGTERM)
+        #expect(daemon.exitStatus() == 0)
+    }
+
+    /// Bad requests from two threads, slow clients beside them, and a prober asking /healthz
+    /// every 20 ms throughout; returns once every slow client has been dropped at least once.
+    static func attack(port: Int, badRequests: Int, slowConnections: Int) throws -> Attack {
         let stop = Atomic<Bool>(false)
         let probes = Mutex<[(ok: Bool, milliseconds: Double)]>([])
+        let proberDone = Atomic<Bool>(false)
         let prober = Thread {
             let clock = ContinuousClock()
             while !stop.load(ordering: .relaxed) {
@@ -66,6 +94,7 @@ struct HostileClientTests {
                 probes.withLock { $0.append((answer?.status == 200, Double(took))) }
                 usleep(20_000)
             }
+            proberDone.store(true, ordering: .relaxed)
         }
         prober.start()
 
@@ -74,10 +103,11 @@ struct HostileClientTests {
         let slowDone = Atomic<Bool>(false)
         let dropped = Atomic<Int>(0)
         let slow = Thread {
+            lowerPriority()
             let request = Array("GET /api/batch/status HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
             var open: [(RawConnection, Int)] = []
             while !stop.load(ordering: .relaxed) {
-                while open.count < Self.slowConnections, let connection = try? RawConnection(port: port, timeout: 1) {
+                while open.count < slowConnections, let connection = try? RawConnection(port: port, timeout: 1) {
                     open.append((connection, 0))
                 }
                 open = open.compactMap { connection, sent in
@@ -93,20 +123,22 @@ struct HostileClientTests {
         }
         slow.start()
 
-        // The bad requests, from four threads at once.
+        // The bad requests, from two threads at once (the generator must leave the daemon a core
+        // of this 2-core machine: saturating both measures the machine, not batchd). Half of those that get an answer wait
+        // for it; the rest hang up at once.
         let answered = Atomic<Int>(0)
-        let threads = 4
+        let threads = 2
         let group = DispatchGroup()
         for worker in 0..<threads {
             group.enter()
             Thread {
+                lowerPriority()
                 var random = SystemRandomNumberGenerator()
-                for number in stride(from: worker, to: Self.badRequests, by: threads) {
+                for number in stride(from: worker, to: badRequests, by: threads) {
                     guard let connection = try? RawConnection(port: port, timeout: 3) else { continue }
-                    let kind = Self.kinds[number % Self.kinds.count]
+                    let kind = kinds[number % kinds.count]
                     connection.send(kind.make(&random))
-                    // Half of those that get an answer wait for it; the rest hang up at once.
-                    if number % 2 == 0, !["random bytes", "truncated"].contains(kind.name) {
+                    if waitsForAnswer(number) {
                         if connection.receiveResponse() != nil { answered.add(1, ordering: .relaxed) }
                     }
                 }
@@ -116,35 +148,39 @@ struct HostileClientTests {
         group.wait()
         // The attack goes on until every slow client has been dropped at least once.
         let deadline = Date().addingTimeInterval(30)
-        while dropped.load(ordering: .relaxed) < Self.slowConnections, Date() < deadline { usleep(50_000) }
+        while dropped.load(ordering: .relaxed) < slowConnections, Date() < deadline { usleep(50_000) }
         stop.store(true, ordering: .relaxed)
-        while !slowDone.load(ordering: .relaxed) { usleep(10_000) }
+        while !slowDone.load(ordering: .relaxed) || !proberDone.load(ordering: .relaxed) { usleep(10_000) }
+        return Attack(probes: probes.withLock { $0 }, answered: answered.load(ordering: .relaxed),
+                      waitedFor: (0..<badRequests).filter(waitsForAnswer).count, dropped: dropped.load(ordering: .relaxed))
+    }
 
-        #expect(kill(daemon.pid, 0) == 0, "the daemon is alive")
-        let seen = probes.withLock { $0 }
-        #expect(seen.count > 20)
-        let failedProbes = seen.filter { !$0.ok }.count
-        #expect(failedProbes == 0, "\(failedProbes) of \(seen.count) probes failed")
-        let slowest = seen.map(\.milliseconds).max() ?? 0
-        #expect(slowest < 100, "the slowest /healthz took \(slowest) ms")
-        let waitedFor = (0..<Self.badRequests).filter { $0 % 2 == 0 && !["random bytes", "truncated"].contains(Self.kinds[$0 % Self.kinds.count].name) }.count
-        #expect(answered.load(ordering: .relaxed) == waitedFor, "every bad request that waited got an answer (400, 404, 413, 431)")
-        #expect(dropped.load(ordering: .relaxed) >= Self.slowConnections, "slow clients are dropped")
+    /// The attacking threads run at nice 10: on this 2-core machine the attack shares the cores
+    /// with the daemon and the prober, and the prober's own wait for a core would otherwise be
+    /// measured as the daemon's latency.
+    static func lowerPriority() {
+        // On Linux, who = 0 with PRIO_PROCESS means the calling thread only.
+        setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
+    }
 
-        // Once the connections are gone, memory is back where it was.
-        var files = Self.openFiles(daemon.pid)
-        for _ in 0..<100 where files > baselineFDs + 5 {
+    /// Random bytes and truncated requests may be the start of a valid request (the daemon then
+    /// waits for the rest); every other kind is answered at once.
+    static func waitsForAnswer(_ number: Int) -> Bool {
+        number % 2 == 0 && !["random bytes", "truncated"].contains(kinds[number % kinds.count].name)
+    }
+
+    /// The daemon's open descriptors once they stop falling (or reach `atMost`), after the
+    /// attack's connections have been closed on both sides.
+    static func settledFiles(_ pid: Int32, atMost target: Int?) throws -> Int {
+        var files = openFiles(pid)
+        for _ in 0..<100 {
             usleep(100_000)
-            files = Self.openFiles(daemon.pid)
+            let now = openFiles(pid)
+            if let target, now <= target { return now }
+            if target == nil, now >= files { return now }
+            files = now
         }
-        #expect(files <= baselineFDs + 5, "connections are closed: \(files) descriptors against \(baselineFDs)")
-        let after = try Self.residentKiB(daemon.pid)
-        print("hostile clients: \(Self.badRequests) bad requests, \(Self.slowConnections) slow connections; "
-              + "RSS \(baseline) KiB before, \(after) KiB after; slowest /healthz \(slowest) ms over \(seen.count) probes")
-        #expect(after <= baseline + max(4_096, baseline / 10), "RSS \(baseline) KiB before, \(after) KiB after")
-
-        daemon.signal(SIGTERM)
-        #expect(daemon.exitStatus() == 0)
+        return files
     }
 
     static func residentKiB(_ pid: Int32) throws -> Int {

@@ -42,6 +42,10 @@ public struct APIRequest: Sendable {
 
     /// Percent-decoding that refuses broken escapes and bytes that are not UTF-8.
     static func percentDecoded(_ text: Substring, plusIsSpace: Bool) -> String? {
+        // Most paths and parameters have nothing to decode.
+        if !text.utf8.contains(where: { $0 == UInt8(ascii: "%") || ($0 == UInt8(ascii: "+") && plusIsSpace) }) {
+            return String(text)
+        }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(text.utf8.count)
         var iterator = text.utf8.makeIterator()

@@ -8,17 +8,24 @@ import NIOHTTP1
 /// `{"success": false, "error": "..."}`. Error texts say what was wrong with the request and
 /// never carry stack traces or file paths.
 public struct APIResponse: Sendable {
-    public var status: HTTPResponseStatus
-    public var contentType: String
-    public var headers: [(String, String)]
-    public var body: ByteBuffer
+    public let status: HTTPResponseStatus
+    /// Content type, length and the extra headers, made once: a cached answer is written again
+    /// and again with the same head.
+    public let headers: HTTPHeaders
+    public let body: ByteBuffer
 
-    public init(status: HTTPResponseStatus, contentType: String, headers: [(String, String)] = [], body: ByteBuffer) {
+    public init(status: HTTPResponseStatus, contentType: String, headers extra: [(String, String)] = [], body: ByteBuffer) {
         self.status = status
-        self.contentType = contentType
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(3 + extra.count)
+        headers.add(name: "content-type", value: contentType)
+        headers.add(name: "content-length", value: String(body.readableBytes))
+        for (name, value) in extra { headers.add(name: name, value: value) }
         self.headers = headers
         self.body = body
     }
+
+    public var contentType: String? { headers.first(name: "content-type") }
 
     public static let jsonType = "application/json; charset=utf-8"
 
@@ -29,13 +36,11 @@ public struct APIResponse: Sendable {
 
     /// `{"success": false, "error": message}`.
     public static func failure(_ status: HTTPResponseStatus, _ message: String, headers: [(String, String)] = []) -> APIResponse {
-        var response = json(.object([("success", .bool(false)), ("error", .string(message))]), status: status)
-        response.headers = headers
-        return response
+        json(.object([("success", .bool(false)), ("error", .string(message))]), status: status, headers: headers)
     }
 
-    public static func json(_ value: JSONValue, status: HTTPResponseStatus = .ok) -> APIResponse {
-        APIResponse(status: status, contentType: jsonType, body: encode(value))
+    public static func json(_ value: JSONValue, status: HTTPResponseStatus = .ok, headers: [(String, String)] = []) -> APIResponse {
+        APIResponse(status: status, contentType: jsonType, headers: headers, body: encode(value))
     }
 
     static func encode(_ value: JSONValue) -> ByteBuffer {

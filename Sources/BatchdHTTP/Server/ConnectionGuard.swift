@@ -1,26 +1,9 @@
 import NIOCore
 
-/// Said by `RequestHandler` (as outbound user events) so that `ConnectionGuard`, which sees only
-/// bytes, knows where requests and answers begin and end.
-enum RequestProgress: Sendable {
-    /// The whole request has arrived: the time limit for receiving it no longer applies.
-    case requestReceived
-    /// The answer has been written: the connection waits for its next request.
-    case answerWritten
-}
-
-/// First in each connection's pipeline, at the byte level: closes connections whose request
-/// does not arrive whole within `requestTimeout` of its first byte (a client sending a byte a
-/// second, a body that never ends), and kept-alive connections idle for `idleTimeout`.
-///
-/// It must sit before the HTTP decoder: a request head that never completes never becomes an
-/// HTTP message, so only the bytes show that a request has begun.
-final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
-    typealias OutboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
-
+/// One connection's time limits, shared by its `ConnectionGuard` (which sees bytes) and its
+/// `RequestHandler` (which sees requests and answers). Both run on the connection's event
+/// loop, so a plain class does.
+final class ConnectionDeadline {
     private enum Phase {
         /// Between requests: the idle limit runs.
         case waiting
@@ -31,61 +14,85 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private let requestTimeout: TimeAmount
-    private let idleTimeout: TimeAmount
+    let idleTimeout: TimeAmount
     private var phase = Phase.waiting
-    private var deadline: Scheduled<Void>?
+    /// When the connection is closed unless the phase changes first; nil while answering.
+    private(set) var expiry: NIODeadline?
 
     init(limits: HTTPLimits) {
-        requestTimeout = .nanoseconds(Int64(limits.requestTimeout.milliseconds) * 1_000_000)
-        idleTimeout = .nanoseconds(Int64(limits.idleTimeout.milliseconds) * 1_000_000)
+        requestTimeout = .milliseconds(limits.requestTimeout.milliseconds)
+        idleTimeout = .milliseconds(limits.idleTimeout.milliseconds)
+        expiry = .now() + idleTimeout
+    }
+
+    /// The shorter limit: how often the guard looks at the clock.
+    var checkInterval: TimeAmount {
+        .nanoseconds(max(min(requestTimeout.nanoseconds, idleTimeout.nanoseconds) / 4, 1_000_000))
+    }
+
+    func bytesArrived() {
+        guard phase == .waiting else { return }
+        phase = .receiving
+        expiry = .now() + requestTimeout
+    }
+
+    func requestReceived() {
+        phase = .answering
+        expiry = nil
+    }
+
+    func answerWritten() {
+        phase = .waiting
+        expiry = .now() + idleTimeout
+    }
+}
+
+/// First in each connection's pipeline, at the byte level: closes connections whose request
+/// does not arrive whole within `requestTimeout` of its first byte (a client sending a byte a
+/// second, a body that never ends), and kept-alive connections idle for `idleTimeout`.
+///
+/// It must sit before the HTTP decoder: a request head that never completes never becomes an
+/// HTTP message, so only the bytes show that a request has begun. Requests only move the
+/// deadline; one repeating check a quarter of the shorter limit apart closes the connection
+/// once it has passed (so a limit is enforced within 1.25 times its length), which costs no
+/// timer per request.
+final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let deadline: ConnectionDeadline
+    private var check: RepeatedTask?
+
+    init(deadline: ConnectionDeadline) {
+        self.deadline = deadline
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        arm(idleTimeout, context: context)
+        let channel = context.channel
+        let deadline = NIOLoopBound(self.deadline, eventLoop: context.eventLoop)
+        let interval = self.deadline.checkInterval
+        check = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { task in
+            if let expiry = deadline.value.expiry, expiry <= .now() {
+                task.cancel()
+                channel.close(promise: nil)
+            }
+        }
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        deadline?.cancel()
-        deadline = nil
+        check?.cancel()
+        check = nil
         context.fireChannelInactive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        deadline?.cancel()
-        deadline = nil
+        check?.cancel()
+        check = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if phase == .waiting {
-            phase = .receiving
-            arm(requestTimeout, context: context)
-        }
+        deadline.bytesArrived()
         context.fireChannelRead(data)
-    }
-
-    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
-        guard let progress = event as? RequestProgress else {
-            context.triggerUserOutboundEvent(event, promise: promise)
-            return
-        }
-        switch progress {
-        case .requestReceived:
-            phase = .answering
-            deadline?.cancel()
-            deadline = nil
-        case .answerWritten:
-            phase = .waiting
-            arm(idleTimeout, context: context)
-        }
-        promise?.succeed()
-    }
-
-    private func arm(_ timeout: TimeAmount, context: ChannelHandlerContext) {
-        deadline?.cancel()
-        let channel = context.channel
-        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
-            channel.close(promise: nil)
-        }
     }
 }

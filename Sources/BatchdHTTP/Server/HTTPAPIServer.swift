@@ -86,7 +86,11 @@ public final class HTTPAPIServer: DaemonFrontEnd {
     private func bootstrap(_ group: MultiThreadedEventLoopGroup) -> ServerBootstrap {
         let api = self.api, limits = self.limits, connections = self.connections
         return ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 512)
+            // A deep accept queue, drained many at a time: a burst of connections (hundreds of
+            // slow clients reconnecting at once) must not overflow it, or the kernel drops the
+            // SYNs of everyone else and they wait a second to retry.
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.maxMessagesPerRead, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
@@ -96,9 +100,10 @@ public final class HTTPAPIServer: DaemonFrontEnd {
                 }
                 return channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
-                    try pipeline.addHandler(ConnectionGuard(limits: limits))
+                    let deadline = ConnectionDeadline(limits: limits)
+                    try pipeline.addHandler(ConnectionGuard(deadline: deadline))
                     try pipeline.configureHTTPServerPipeline(withErrorHandling: false, withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits.decoderLimits)
-                    try pipeline.addHandler(RequestHandler(api: api, limits: limits))
+                    try pipeline.addHandler(RequestHandler(api: api, limits: limits, deadline: deadline))
                 }
             }
     }

@@ -22,12 +22,14 @@ final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private let api: BatchAPI
     private let maximumBodySize: Int
+    private let deadline: ConnectionDeadline
     private var state = State.idle
     private var isActive = true
 
-    init(api: BatchAPI, limits: HTTPLimits) {
+    init(api: BatchAPI, limits: HTTPLimits, deadline: ConnectionDeadline) {
         self.api = api
         maximumBodySize = limits.maximumBodySize
+        self.deadline = deadline
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -59,7 +61,7 @@ final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
         case (.end, .receiving(let head, let body)):
             state = .answering(head)
-            context.triggerUserOutboundEvent(RequestProgress.requestReceived, promise: nil)
+            deadline.requestReceived()
             dispatch(head, body: body, context: context)
         case (.end, .refusing):
             context.close(promise: nil)
@@ -118,15 +120,11 @@ final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard isActive else { return }  // the client went away meanwhile
         state = .idle
         write(response, version: head.version, keepAlive: head.isKeepAlive, context: context)
-        context.triggerUserOutboundEvent(RequestProgress.answerWritten, promise: nil)
+        deadline.answerWritten()
     }
 
     private func write(_ response: APIResponse, version: HTTPVersion, keepAlive: Bool, context: ChannelHandlerContext, closeAfter: Bool = true) {
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(4 + response.headers.count)
-        headers.add(name: "content-type", value: response.contentType)
-        headers.add(name: "content-length", value: String(response.body.readableBytes))
-        for (name, value) in response.headers { headers.add(name: name, value: value) }
+        var headers = response.headers
         if !keepAlive { headers.add(name: "connection", value: "close") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: response.status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
