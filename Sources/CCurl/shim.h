@@ -28,6 +28,16 @@ static inline CURLcode CCurl_setopt_progress_callback(CURL *handle, CCurl_progre
 static inline CURLcode CCurl_getinfo_long(CURL *handle, CURLINFO info, long *value) {
     return curl_easy_getinfo(handle, info, value);
 }
+static inline CURLMcode CCurl_multi_setopt_long(CURLM *multi, CURLMoption option, long value) {
+    return curl_multi_setopt(multi, option, value);
+}
+// CURLMsg keeps its result in an anonymous union, which Swift does not see into.
+static inline int CCurl_msg_is_done(const CURLMsg *message) {
+    return message->msg == CURLMSG_DONE;
+}
+static inline CURLcode CCurl_msg_result(const CURLMsg *message) {
+    return message->data.result;
+}
 static inline CURLcode CCurl_global_init(void) {
     return curl_global_init(CURL_GLOBAL_ALL);
 }

@@ -334,8 +334,21 @@ struct ConfigValidationTests {
     @Test func httpListenAddresses() throws {
         let http = try #require(try load("http: { listen: '[::1]:9000', tokenEnv: BATCHD_TOKEN }\njobs: {}\n").get().http)
         #expect(http.host == "::1" && http.port == 9000 && http.tokenEnv == "BATCHD_TOKEN")
+        #expect(http.maxConnections == 512 && http.requestTimeout == .seconds(10) && http.idleTimeout == .seconds(60))
+        for bare in ["9180", "':9180'"] {
+            let loopback = try #require(try load("http: { listen: \(bare) }\njobs: {}\n").get().http)
+            #expect(loopback.host == "127.0.0.1" && loopback.port == 9180 && loopback.isLoopback, "a port alone binds to loopback")
+        }
+        let tuned = try #require(try load("http: { listen: 0.0.0.0:80, maxConnections: 64, requestTimeout: 2s, idleTimeout: 500ms }\njobs: {}\n").get().http)
+        #expect(!tuned.isLoopback && tuned.maxConnections == 64 && tuned.requestTimeout == .seconds(2) && tuned.idleTimeout == .milliseconds(500))
         #expect(errors("http: { listen: localhost }\njobs: {}\n") == [
-            "batch.yaml:1:17: error: http.listen: expected host:port with a port from 0 to 65535, e.g. 127.0.0.1:8080 or [::1]:8080 (got 'localhost')",
+            "batch.yaml:1:17: error: http.listen: expected host:port with a port from 0 to 65535, e.g. 127.0.0.1:8080, [::1]:8080 or 8080 for loopback (got 'localhost')",
+        ])
+        #expect(errors("http: { listen: 70000, maxConnections: 0, requestTimeout: 10ms, idleTimout: 1s }\njobs: {}\n") == [
+            "batch.yaml:1:17: error: http.listen: expected host:port with a port from 0 to 65535, e.g. 127.0.0.1:8080, [::1]:8080 or 8080 for loopback (got '70000')",
+            "batch.yaml:1:40: error: http.maxConnections: must be between 1 and 100000 (got 0)",
+            "batch.yaml:1:59: error: http.requestTimeout: must be at least 100ms (got 10ms)",
+            "batch.yaml:1:65: error: http.idleTimout: unknown key 'idleTimout' (did you mean 'idleTimeout'?)",
         ])
     }
 

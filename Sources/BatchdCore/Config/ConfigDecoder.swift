@@ -54,7 +54,7 @@ struct ConfigDecoder {
         section.reportUnknownKeys()
         guard let listen, let text = listen.asNonEmptyString() else { return nil }
         guard let (host, port) = ListenAddress.parse(text) else {
-            listen.error("expected host:port with a port from 0 to 65535, e.g. 127.0.0.1:8080 or [::1]:8080 (got '\(text)')")
+            listen.error("expected host:port with a port from 0 to 65535, e.g. 127.0.0.1:8080, [::1]:8080 or 8080 for loopback (got '\(text)')")
             return nil
         }
         var settings = HTTPSettings(host: host, port: port, tokenEnv: tokenEnv)
@@ -86,9 +86,13 @@ struct ConfigDecoder {
     }
 }
 
-/// `host:port` and `[ipv6]:port`.
+/// `host:port` and `[ipv6]:port`; a bare `port` or `:port` is on loopback (127.0.0.1), so
+/// that leaving the host out never opens the listener to the network.
 enum ListenAddress {
     static func parse(_ text: String) -> (host: String, port: Int)? {
+        if let port = Int(text.hasPrefix(":") ? String(text.dropFirst()) : text) {
+            return (0...65_535).contains(port) ? ("127.0.0.1", port) : nil
+        }
         var host: Substring, portText: Substring
         if text.hasPrefix("[") {
             guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return nil }

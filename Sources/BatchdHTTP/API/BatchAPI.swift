@@ -136,13 +136,14 @@ public final class BatchAPI: Sendable {
         if let job, !JobName.isValid(job) {
             return .now(.failure(.badRequest, "jobType '\(Self.printable(job))' is not a job name"))
         }
-        let history = context.history
+        let history = context.history, logger = context.logger
         let wanted = (limit: limit, status: status)
         return .later {
             do {
                 let runs = try await history.newest(limit: wanted.limit, job: job, status: wanted.status)
                 return .success([("runs", .array(runs.map(\.json)))])
             } catch {
+                logger.error("GET /api/batch/runs: cannot read the history: \(error)")
                 return .failure(.internalServerError, "the history cannot be read right now; the daemon's log says why")
             }
         }
@@ -152,12 +153,13 @@ public final class BatchAPI: Sendable {
         guard let id = Int64(text), id > 0 else {
             return .now(.failure(.badRequest, "a run id is a positive whole number (got '\(Self.printable(text))')"))
         }
-        let history = context.history
+        let history = context.history, logger = context.logger
         return .later {
             do {
                 guard let run = try await history.run(id: id) else { return .failure(.notFound, "no run with id \(id)") }
                 return .success([("run", run.json)])
             } catch {
+                logger.error("GET /api/batch/runs/\(id): cannot read the history: \(error)")
                 return .failure(.internalServerError, "the history cannot be read right now; the daemon's log says why")
             }
         }

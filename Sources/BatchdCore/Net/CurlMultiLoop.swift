@@ -1,0 +1,83 @@
+import CCurl
+import Foundation
+import Synchronization
+
+/// The thread that runs every HTTP transfer: one curl multi handle, polled until a transfer
+/// needs it, woken (`curl_multi_wakeup`) when one is added or cancelled.
+///
+/// curl's multi handle is not thread-safe, so other threads only queue requests here; the loop
+/// alone calls into the handle. The handle's connection cache keeps connections open between
+/// transfers to the same host.
+final class CurlMultiLoop: @unchecked Sendable {  // `multi` is used by the loop thread only, but for curl_multi_wakeup, which is thread-safe
+    private struct Pending {
+        var starts: [(CurlTransfer, @Sendable (Result<HTTPResponse, HTTPClientError>) -> Void)] = []
+        var cancels: [CurlTransfer] = []
+        var transfers = 0
+        var connections = 0
+    }
+
+    private let multi: UnsafeMutableRawPointer
+    private let pending = Mutex(Pending())
+
+    init() {
+        multi = curl_multi_init()
+        let thread = Thread { [self] in run() }
+        thread.name = "batchd-http"
+        thread.start()
+    }
+
+    func start(_ transfer: CurlTransfer, then finish: @escaping @Sendable (Result<HTTPResponse, HTTPClientError>) -> Void) {
+        guard transfer.handle != nil else {
+            finish(.failure(.init(.transport, "cannot create a curl handle")))
+            return
+        }
+        pending.withLock { $0.starts.append((transfer, finish)) }
+        curl_multi_wakeup(multi)
+    }
+
+    func cancel(_ transfer: CurlTransfer) {
+        transfer.cancelled.store(true, ordering: .relaxed)
+        pending.withLock { $0.cancels.append(transfer) }
+        curl_multi_wakeup(multi)
+    }
+
+    var statistics: (transfers: Int, connections: Int) {
+        pending.withLock { ($0.transfers, $0.connections) }
+    }
+
+    private func run() {
+        var active: [UnsafeMutableRawPointer: (CurlTransfer, @Sendable (Result<HTTPResponse, HTTPClientError>) -> Void)] = [:]
+        while true {
+            let (starts, cancels) = pending.withLock { state in
+                defer { state.starts = []; state.cancels = [] }
+                return (state.starts, state.cancels)
+            }
+            for (transfer, finish) in starts {
+                active[transfer.handle!] = (transfer, finish)
+                curl_multi_add_handle(multi, transfer.handle)
+            }
+            for transfer in cancels {
+                // A cancelled transfer still in the set ends now, not at its next progress call.
+                guard let handle = transfer.handle, let (_, finish) = active.removeValue(forKey: handle) else { continue }
+                curl_multi_remove_handle(multi, handle)
+                finish(transfer.outcome(CURLE_ABORTED_BY_CALLBACK))
+            }
+            var running: Int32 = 0
+            curl_multi_perform(multi, &running)
+            var left: Int32 = 0
+            while let message = curl_multi_info_read(multi, &left) {
+                guard CCurl_msg_is_done(message) != 0, let handle = message.pointee.easy_handle,
+                      let (transfer, finish) = active.removeValue(forKey: handle) else { continue }
+                let code = CCurl_msg_result(message)
+                let opened = transfer.connectionsOpened
+                curl_multi_remove_handle(multi, handle)
+                pending.withLock {
+                    $0.transfers += 1
+                    $0.connections += opened
+                }
+                finish(transfer.outcome(code))
+            }
+            curl_multi_poll(multi, nil, 0, 1_000, nil)
+        }
+    }
+}
