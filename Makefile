@@ -33,6 +33,7 @@ test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) build -c release --product batchd
 	$(SWIFT) test --skip-build --filter BatchdCoreTests
+	$(SWIFT) test --skip-build --filter BatchdHandlersTests
 	$(SWIFT) test --skip-build --filter BatchdHTTPTests
 	$(E2E) $(SWIFT) test --skip-build --filter BatchdEndToEndTests
 
@@ -41,6 +42,7 @@ stress: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) build -c release --product batchd
 	BATCHD_STRESS=1 $(SWIFT) test --skip-build --filter BatchdCoreTests
+	BATCHD_STRESS=1 $(SWIFT) test --skip-build --filter BatchdHandlersTests
 	BATCHD_STRESS=1 $(SWIFT) test --skip-build --filter BatchdHTTPTests
 	BATCHD_STRESS=1 $(E2E) $(SWIFT) test --skip-build --filter BatchdEndToEndTests
 

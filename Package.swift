@@ -75,6 +75,7 @@ let package = Package(
         // The history benchmark (bench/run-history): the real store, timed from inside.
         .executableTarget(name: "batchd-bench", dependencies: ["BatchdCore"]),
         .testTarget(name: "BatchdCoreTests", dependencies: ["BatchdCore", "BatchdHandlers", "BatchdTestKit"]),
+        .testTarget(name: "BatchdHandlersTests", dependencies: ["BatchdHandlers", "BatchdCore", "BatchdTestKit"]),
         .testTarget(name: "BatchdHTTPTests", dependencies: ["BatchdHTTP", "BatchdCore", "BatchdHandlers", "BatchdTestKit"]),
         .testTarget(name: "BatchdEndToEndTests", dependencies: ["BatchdCore", "BatchdTestKit"]),
     ]

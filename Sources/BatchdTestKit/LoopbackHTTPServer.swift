@@ -2,8 +2,10 @@ import Foundation
 import Synchronization
 
 /// A small HTTP/1.1 server on 127.0.0.1 (a port the kernel picks), for tests that need a real
-/// peer for libcurl: each request is answered by `respond`, one connection at a time, and
-/// every request is kept for the test to inspect. Not for production: no keep-alive, no TLS.
+/// peer for libcurl: each request is answered by `respond` (each connection on a thread of its
+/// own), and every request is kept for the test to inspect. A response can also misbehave the
+/// ways real servers do: hang up halfway through, or never answer. Not for production: no
+/// keep-alive, no TLS.
 public final class LoopbackHTTPServer: @unchecked Sendable {  // fd and port set once in init
     public struct Request: Sendable {
         public var method: String
@@ -17,14 +19,25 @@ public final class LoopbackHTTPServer: @unchecked Sendable {  // fd and port set
     }
 
     public struct Response: Sendable {
+        public enum Behaviour: Sendable {
+            case normal
+            /// Sends the head and this many bytes of the body (whose full length the head
+            /// announces), then closes the connection.
+            case hangUp(afterBodyBytes: Int)
+            /// Reads the request and never answers (until the server goes away).
+            case silence
+        }
+
         public var status: Int
         public var headers: [(String, String)]
         public var body: [UInt8]
+        public var behaviour: Behaviour
 
-        public init(status: Int, headers: [(String, String)] = [], body: String = "") {
+        public init(status: Int, headers: [(String, String)] = [], body: String = "", behaviour: Behaviour = .normal) {
             self.status = status
             self.headers = headers
             self.body = Array(body.utf8)
+            self.behaviour = behaviour
         }
     }
 
@@ -60,9 +73,12 @@ public final class LoopbackHTTPServer: @unchecked Sendable {  // fd and port set
     }
 
     deinit {
+        stopped.store(true, ordering: .relaxed)
         shutdown(fd, Int32(SHUT_RDWR))
         close(fd)
     }
+
+    private let stopped = Atomic<Bool>(false)
 
     private func serve() {
         while true {
@@ -71,8 +87,11 @@ public final class LoopbackHTTPServer: @unchecked Sendable {  // fd and port set
                 if errno == EINTR { continue }
                 return
             }
-            handle(client)
-            close(client)
+            let thread = Thread { [self] in
+                handle(client)
+                close(client)
+            }
+            thread.start()
         }
     }
 
@@ -103,9 +122,18 @@ public final class LoopbackHTTPServer: @unchecked Sendable {  // fd and port set
         let request = Request(method: String(requestLine[0]), path: String(requestLine[1]), headers: headers, body: body)
         received.withLock { $0.append(request) }
         let response = respond(request)
+        if case .silence = response.behaviour {
+            // Holds the connection open, saying nothing, until the client gives up.
+            var byte: UInt8 = 0
+            while !stopped.load(ordering: .relaxed), read(client, &byte, 1) > 0 {}
+            return
+        }
         var text = "HTTP/1.1 \(response.status) Status\r\nContent-Length: \(response.body.count)\r\nConnection: close\r\n"
         for (name, value) in response.headers { text += "\(name): \(value)\r\n" }
-        let bytes = Array((text + "\r\n").utf8) + (request.method == "HEAD" ? [] : response.body)
+        var bytes = Array((text + "\r\n").utf8) + (request.method == "HEAD" ? [] : response.body)
+        if case .hangUp(let sent) = response.behaviour {
+            bytes = Array(bytes.prefix(bytes.count - response.body.count + min(sent, response.body.count)))
+        }
         var offset = 0
         while offset < bytes.count {
             let written = bytes[offset...].withUnsafeBytes { write(client, $0.baseAddress, $0.count) }

@@ -46,6 +46,8 @@ extension Batchd {
                 throw ExitCode(1)
             }
             signals.cancel()
+            // The run is recorded; its notification (if the job has notify:) goes out before exit.
+            await NotificationService(history: history, notifier: WebhookNotifier(logger: logger)) { config.job(named: $0) }.notify(record)
             Console.error("\(record.jobType): run \(record.id) \(record.status.rawValue) in \(record.durationMs) ms"
                 + (record.error.map { ": \($0)" } ?? ""))
             if record.status != .completed { throw ExitCode(1) }

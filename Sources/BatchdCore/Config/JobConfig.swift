@@ -70,6 +70,11 @@ public struct NotifySettings: Sendable, Hashable {
 
     public var webhook: String
     public var on: Set<Event>
+
+    public init(webhook: String, on: Set<Event>) {
+        self.webhook = webhook
+        self.on = on
+    }
 }
 
 /// FNV-1a: a tiny hash that is the same in every process (Swift's `Hasher` is seeded per process).

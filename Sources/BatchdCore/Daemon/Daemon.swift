@@ -100,6 +100,10 @@ public final class Daemon: Sendable {
             "stateDir": "\(config.stateDirectory)", "pid": "\(getpid())",
         ])
         let statusWriter = Task { await writeStatusOnChange(StatusBuilder(engine: engine, history: history, state: state)) }
+        let running = self.state
+        let notifications = NotificationService(history: history, notifier: WebhookNotifier(logger: logger)) { running.config.job(named: $0) }
+        let finishedRuns = engine.events.subscribe()
+        let notifying = Task { await notifications.run(finishedRuns) }
         let engineTask = Task { await engine.run() }
 
         for await next in requests {
@@ -120,6 +124,9 @@ public final class Daemon: Sendable {
         await engineTask.value
         // The front ends answer while running jobs drain (status stays visible), then stop.
         await frontEnds.stop()
+        // Notifications under way are delivered (each bounded by its timeout and one retry).
+        engine.events.finish()
+        await notifying.value
         statusWriter.cancel()
         await writeStatus(StatusBuilder(engine: engine, history: history, state: state))
         logger.info("stopped; every run is recorded")

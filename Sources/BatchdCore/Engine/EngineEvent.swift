@@ -40,6 +40,16 @@ public final class EventBus: Sendable {
         return stream
     }
 
+    /// Ends every subscription (their `for await` loops finish); at shutdown, once the engine
+    /// has drained.
+    public func finish() {
+        let targets = subscribers.withLock { subscribers in
+            defer { subscribers.removeAll() }
+            return Array(subscribers.values)
+        }
+        for target in targets { target.finish() }
+    }
+
     public func publish(_ event: EngineEvent) {
         for observer in observers.withLock({ $0 }) { observer(event) }
         let targets = subscribers.withLock { Array($0.values) }

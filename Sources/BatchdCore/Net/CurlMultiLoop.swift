@@ -12,8 +12,8 @@ final class CurlMultiLoop: @unchecked Sendable {  // `multi` is used by the loop
     private struct Pending {
         var starts: [(CurlTransfer, @Sendable (Result<HTTPResponse, HTTPClientError>) -> Void)] = []
         var cancels: [CurlTransfer] = []
-        var transfers = 0
-        var connections = 0
+        /// Per `host:port`: transfers done, connections opened for them.
+        var counts: [String: (transfers: Int, connections: Int)] = [:]
     }
 
     private let multi: UnsafeMutableRawPointer
@@ -41,8 +41,8 @@ final class CurlMultiLoop: @unchecked Sendable {  // `multi` is used by the loop
         curl_multi_wakeup(multi)
     }
 
-    var statistics: (transfers: Int, connections: Int) {
-        pending.withLock { ($0.transfers, $0.connections) }
+    func statistics(host: String) -> (transfers: Int, connections: Int) {
+        pending.withLock { $0.counts[host] ?? (0, 0) }
     }
 
     private func run() {
@@ -71,9 +71,10 @@ final class CurlMultiLoop: @unchecked Sendable {  // `multi` is used by the loop
                 let code = CCurl_msg_result(message)
                 let opened = transfer.connectionsOpened
                 curl_multi_remove_handle(multi, handle)
+                let host = URLComponents(string: transfer.request.url).map { "\($0.host ?? ""):\($0.port ?? 0)" } ?? ""
                 pending.withLock {
-                    $0.transfers += 1
-                    $0.connections += opened
+                    let count = $0.counts[host] ?? (0, 0)
+                    $0.counts[host] = (count.transfers + 1, count.connections + opened)
                 }
                 finish(transfer.outcome(code))
             }

@@ -34,10 +34,10 @@ public enum HTTPClient {
         return try outcome.get()
     }
 
-    /// Transfers made so far and connections curl opened for them (tests and benchmarks check
-    /// that connections are reused).
-    public static var statistics: (transfers: Int, connections: Int) {
-        loop.statistics
+    /// Transfers made so far to `host:port` and the connections curl opened for them (tests and
+    /// benchmarks check that connections are reused).
+    public static func statistics(host: String) -> (transfers: Int, connections: Int) {
+        loop.statistics(host: host)
     }
 }
 

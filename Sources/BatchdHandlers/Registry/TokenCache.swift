@@ -1,0 +1,56 @@
+import BatchdCore
+import Foundation
+
+/// Bearer tokens of a registry's token service, kept per scope until shortly before they expire.
+///
+/// Asking for a scope whose token is being fetched waits for that fetch: eight checks of one
+/// repository starting together cost one token request, not eight. The cache belongs to the
+/// job (a reload makes a new one) and lives across its runs, so an hourly check within a
+/// token's lifetime asks for none.
+actor TokenCache {
+    struct Key: Hashable {
+        var realm: String
+        var service: String
+        var scope: String
+    }
+
+    private var tokens: [Key: (token: String, expires: Date)] = [:]
+    private var fetching: [Key: Task<String, any Error>] = [:]
+    /// The scope each registry last asked for a repository: lets a request carry its token
+    /// before the registry challenges it.
+    private var knownChallenges: [String: Key] = [:]
+    private(set) var requests = 0
+
+    /// Tokens are renewed this long before they expire, so none runs out mid-request.
+    static let margin: TimeInterval = 10
+
+    func cached(forRequestKey key: String, now: Date = Date()) -> String? {
+        guard let challenge = knownChallenges[key], let entry = tokens[challenge], entry.expires > now else { return nil }
+        return entry.token
+    }
+
+    /// The token for `key`, fetched with `fetch` unless one is cached or being fetched.
+    func token(for key: Key, requestKey: String, fetch: @escaping @Sendable () async throws -> (token: String, lifetime: TimeInterval)) async throws -> String {
+        knownChallenges[requestKey] = key
+        if let entry = tokens[key], entry.expires > Date() { return entry.token }
+        if let inFlight = fetching[key] { return try await inFlight.value }
+        requests += 1
+        let task = Task { () throws -> String in
+            let (token, lifetime) = try await fetch()
+            self.store(token, for: key, lifetime: lifetime)
+            return token
+        }
+        fetching[key] = task
+        defer { fetching[key] = nil }
+        return try await task.value
+    }
+
+    /// A token the registry refused: asked for again next time.
+    func forget(_ key: Key) {
+        tokens[key] = nil
+    }
+
+    private func store(_ token: String, for key: Key, lifetime: TimeInterval) {
+        tokens[key] = (token, Date().addingTimeInterval(max(0, lifetime - Self.margin)))
+    }
+}

@@ -1,0 +1,106 @@
+import BatchdCore
+import Foundation
+
+/// Debian's `docker-registry` (CNCF distribution, the reference OCI registry) on 127.0.0.1,
+/// started by the test that needs it, storing in a temporary folder. Images are pushed through
+/// the registry API itself (a config blob and a manifest are enough; no Docker engine).
+public final class LocalRegistry: @unchecked Sendable {  // set once in init
+    public static let binary = "/usr/bin/docker-registry"
+    public static var isInstalled: Bool { FileManager.default.isExecutableFile(atPath: binary) }
+
+    public let port: Int
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
+    private let folder: String
+    private let process = Process()
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public init() async throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("batchd-registry-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: "\(folder)/data", withIntermediateDirectories: true)
+        port = try Self.freePort()
+        let config = """
+        version: 0.1
+        log: { level: error, accesslog: { disabled: true } }
+        storage: { filesystem: { rootdirectory: \(folder)/data }, delete: { enabled: true } }
+        http: { addr: 127.0.0.1:\(port), secret: batchd-test }
+        """
+        try config.write(toFile: "\(folder)/config.yml", atomically: true, encoding: .utf8)
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["serve", "\(folder)/config.yml"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: "\(folder)/log").creatingEmpty())
+        try process.run()
+        // Up when /v2/ answers; a registry that exits meanwhile has said why in its log.
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            if (try? await HTTPClient.perform(HTTPRequest(url: "\(baseURL)/v2/", timeout: .seconds(1))))?.status == 200 { return }
+            guard process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let log = (try? String(contentsOfFile: "\(folder)/log", encoding: .utf8)) ?? ""
+        stop()
+        throw Failure(description: "docker-registry did not come up on port \(port): \(log)")
+    }
+
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+
+    public func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
+    /// Pushes a one-config image as `repository:tag` and returns its manifest digest. A different
+    /// `content` gives a different image; pushing to an existing tag moves the tag.
+    @discardableResult
+    public func push(_ repository: String, tag: String, content: String) async throws -> String {
+        let config = Array(#"{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":[]},"batchd-test":"\#(content)"}"#.utf8)
+        let configDigest = "sha256:" + SHA256.hex(config)
+        let upload = try await HTTPClient.perform(HTTPRequest(method: "POST", url: "\(baseURL)/v2/\(repository)/blobs/uploads/"))
+        guard upload.status == 202, var location = upload.header("location") else {
+            throw Failure(description: "blob upload refused: \(upload.status) \(upload.bodyText)")
+        }
+        if location.hasPrefix("/") { location = baseURL + location }
+        location += (location.contains("?") ? "&" : "?") + "digest=\(configDigest)"
+        let put = try await HTTPClient.perform(HTTPRequest(method: "PUT", url: location, headers: [("Content-Type", "application/octet-stream")], body: config))
+        guard put.status == 201 else { throw Failure(description: "blob refused: \(put.status) \(put.bodyText)") }
+        let manifest = #"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"\#(configDigest)","size":\#(config.count)},"layers":[]}"#
+        let pushed = try await HTTPClient.perform(HTTPRequest(
+            method: "PUT", url: "\(baseURL)/v2/\(repository)/manifests/\(tag)",
+            headers: [("Content-Type", "application/vnd.oci.image.manifest.v1+json")], body: Array(manifest.utf8)
+        ))
+        guard pushed.status == 201, let digest = pushed.header("docker-content-digest") else {
+            throw Failure(description: "manifest refused: \(pushed.status) \(pushed.bodyText)")
+        }
+        return digest
+    }
+
+    /// A port nobody listens on now (the kernel's pick for a socket bound and closed again).
+    public static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw Failure(description: "cannot find a free port: \(String(cString: strerror(errno)))") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+private extension URL {
+    func creatingEmpty() throws -> URL {
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
+        return self
+    }
+}
