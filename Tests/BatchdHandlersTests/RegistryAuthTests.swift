@@ -89,6 +89,15 @@ struct RegistryAuthTests {
         #expect(front.challengesSent == challengesBefore, "requests carry their token from the start")
     }
 
+    @Test func onceTheTokenServiceIsKnownNewRepositoriesGetTheirTokenFirst() async throws {
+        let front = try Front()
+        let harness = try CheckerHarness(yaml(front, images: ["team/a:1", "team/b:1", "team/c:1"], concurrency: 1))
+        let run = try await harness.run("docker-hub-pull")
+        #expect(run.record.itemsChecked == 3)
+        #expect(front.tokensAsked == ["repository:team/a:pull", "repository:team/b:pull", "repository:team/c:pull"])
+        #expect(front.challengesSent == 1, "only the first request meets a challenge; it says where tokens come from")
+    }
+
     @Test func credentialsGoToTheTokenServiceAndNoSecretIsWrittenAnywhere() async throws {
         let front = try Front(credentials: "hubuser:hunter2-password")
         let harness = try CheckerHarness(yaml(front, images: ["team/x:1"], credentials: true))

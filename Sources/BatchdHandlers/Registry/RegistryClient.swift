@@ -72,6 +72,10 @@ struct RegistryClient: Sendable {
         var headers = headers
         if let token = await tokens.cached(forRequestKey: requestKey) {
             headers.append(("Authorization", "Bearer \(token)"))
+        } else if let key = await tokens.expectedKey(registry: baseURL, repository: repository) {
+            // This registry's token service is known: the token comes first, then the request
+            // (a challenge per repository would double the requests of its first check).
+            headers.append(("Authorization", "Bearer \(try await token(key, requestKey: requestKey))"))
         }
         var response = try await perform(HTTPRequest(method: method, url: url, headers: headers, timeout: timeout))
         guard response.status == 401 else { return response }
@@ -84,15 +88,7 @@ struct RegistryClient: Sendable {
                 throw .badAnswer("the registry asked for a bearer token without saying where to get one (no realm in WWW-Authenticate)")
             }
             let key = TokenCache.Key(realm: realm, service: challenge.service ?? "", scope: challenge.scope ?? "repository:\(repository):pull")
-            let token: String
-            do {
-                token = try await tokens.token(for: key, requestKey: requestKey) { [self] in try await fetchToken(key) }
-            } catch let failure as Failure {
-                throw failure
-            } catch {
-                throw .transport("\(error)")
-            }
-            headers.append(("Authorization", "Bearer \(token)"))
+            headers.append(("Authorization", "Bearer \(try await token(key, requestKey: requestKey))"))
             response = try await perform(HTTPRequest(method: method, url: url, headers: headers, timeout: timeout))
             if response.status == 401 {
                 await tokens.forget(key)
@@ -110,6 +106,17 @@ struct RegistryClient: Sendable {
             return response
         default:
             throw .unauthorized("the registry answered 401 for \(repository) without a challenge batchd knows (WWW-Authenticate: \(Self.excerpt(response.header("www-authenticate") ?? "none")))")
+        }
+    }
+
+    /// The token for `key`: cached, being fetched by another check, or fetched now.
+    private func token(_ key: TokenCache.Key, requestKey: String) async throws(Failure) -> String {
+        do {
+            return try await tokens.token(for: key, registry: baseURL, requestKey: requestKey) { [self] in try await fetchToken(key) }
+        } catch let failure as Failure {
+            throw failure
+        } catch {
+            throw .transport("\(error)")
         }
     }
 

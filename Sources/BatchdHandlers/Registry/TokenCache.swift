@@ -19,6 +19,10 @@ actor TokenCache {
     /// The scope each registry last asked for a repository: lets a request carry its token
     /// before the registry challenges it.
     private var knownChallenges: [String: Key] = [:]
+    /// Where each registry (by base URL) sends clients for tokens, once it has said so: the
+    /// token for a repository not asked about yet can then be fetched before its first
+    /// request, instead of after a 401 for each.
+    private var tokenServices: [String: (realm: String, service: String)] = [:]
     private(set) var requests = 0
 
     /// Tokens are renewed this long before they expire, so none runs out mid-request.
@@ -29,9 +33,16 @@ actor TokenCache {
         return entry.token
     }
 
+    /// The key a token for `repository` on `registry` will have, when the registry's token
+    /// service is known.
+    func expectedKey(registry: String, repository: String) -> Key? {
+        tokenServices[registry].map { Key(realm: $0.realm, service: $0.service, scope: "repository:\(repository):pull") }
+    }
+
     /// The token for `key`, fetched with `fetch` unless one is cached or being fetched.
-    func token(for key: Key, requestKey: String, fetch: @escaping @Sendable () async throws -> (token: String, lifetime: TimeInterval)) async throws -> String {
+    func token(for key: Key, registry: String, requestKey: String, fetch: @escaping @Sendable () async throws -> (token: String, lifetime: TimeInterval)) async throws -> String {
         knownChallenges[requestKey] = key
+        tokenServices[registry] = (key.realm, key.service)
         if let entry = tokens[key], entry.expires > Date() { return entry.token }
         if let inFlight = fetching[key] { return try await inFlight.value }
         requests += 1
