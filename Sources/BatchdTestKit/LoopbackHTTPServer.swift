@@ -49,8 +49,13 @@ public final class LoopbackHTTPServer: @unchecked Sendable {  // fd and port set
     public var baseURL: String { "http://127.0.0.1:\(port)" }
     public var requests: [Request] { received.withLock { $0 } }
 
-    public init(respond: @escaping @Sendable (Request) -> Response) throws {
+    /// Bytes sent the moment a connection is accepted, before reading anything (a plain-text
+    /// answer to a TLS handshake, as a server that does not speak TLS gives).
+    private let greeting: [UInt8]?
+
+    public init(greeting: String? = nil, respond: @escaping @Sendable (Request) -> Response) throws {
         self.respond = respond
+        self.greeting = greeting.map { Array($0.utf8) }
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         self.fd = fd
         var one: Int32 = 1
@@ -88,7 +93,11 @@ public final class LoopbackHTTPServer: @unchecked Sendable {  // fd and port set
                 return
             }
             let thread = Thread { [self] in
-                handle(client)
+                if let greeting {
+                    _ = greeting.withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
+                } else {
+                    handle(client)
+                }
                 close(client)
             }
             thread.start()

@@ -163,6 +163,20 @@ struct RegistryAuthTests {
         #expect(errors["broken/notokenjson:1"]?.contains("Couldn't connect to server") == true, "a token realm nobody answers: \(errors["broken/notokenjson:1"] ?? "")")
     }
 
+    @Test func aTLSErrorIsTheImagesErrorToo() async throws {
+        // https:// to a server that speaks plain HTTP: the TLS handshake fails.
+        let plain = try LoopbackHTTPServer(greeting: "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n") { _ in .init(status: 200) }
+        let harness = try CheckerHarness("""
+        jobs:
+          docker-hub-pull: { enabled: true, registry: 'https://127.0.0.1:\(plain.port)', requestTimeout: 2s, images: [team/x:1] }
+        """)
+        let run = try await harness.run("docker-hub-pull")
+        #expect(run.record.status == .failed)
+        let error = try #require(run.record.error)
+        #expect(error.hasPrefix("every image failed (1); the first: https://127.0.0.1:\(plain.port)/v2/team/x/manifests/1: "))
+        #expect(error.contains("SSL") || error.contains("TLS"), "\(error)")
+    }
+
     @Test func aTokenServiceThatAnswersGarbageOrHangsUp() async throws {
         let front = try Front { request in
             guard request.path.hasPrefix("/token") else { return nil }
