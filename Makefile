@@ -2,7 +2,11 @@
 SWIFT ?= swift
 CONFIG ?= batch.yaml
 
-.PHONY: all deps test-deps build build-debug run test stress clean
+PREFIX ?= /usr/local
+DESTDIR ?=
+MANUAL = .build/plugins/GenerateManual/outputs/batchd
+
+.PHONY: all deps test-deps build build-debug run test stress install clean
 
 all: build
 
@@ -45,6 +49,20 @@ stress: test-deps
 	BATCHD_STRESS=1 $(SWIFT) test --skip-build --filter BatchdHandlersTests
 	BATCHD_STRESS=1 $(SWIFT) test --skip-build --filter BatchdHTTPTests
 	BATCHD_STRESS=1 $(E2E) $(SWIFT) test --skip-build --filter BatchdEndToEndTests
+
+# The binary, a manual page per subcommand and shell completions, all generated from the
+# command-line definitions (swift-argument-parser's generate-manual plugin and
+# --generate-completion-script), under $(DESTDIR)$(PREFIX).
+install: build
+	install -D -m 755 .build/release/batchd $(DESTDIR)$(PREFIX)/bin/batchd
+	rm -rf $(MANUAL)
+	$(SWIFT) package --disable-sandbox generate-manual --multi-page
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 $(MANUAL)/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	.build/release/batchd --generate-completion-script bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/batchd
+	.build/release/batchd --generate-completion-script zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_batchd
+	.build/release/batchd --generate-completion-script fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/batchd.fish
 
 clean:
 	rm -rf .build

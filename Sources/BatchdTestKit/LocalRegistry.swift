@@ -1,4 +1,3 @@
-import BatchdCore
 import Foundation
 
 /// Debian's `docker-registry` (CNCF distribution, the reference OCI registry) on 127.0.0.1,
@@ -17,7 +16,10 @@ public final class LocalRegistry: @unchecked Sendable {  // set once in init
         public var description: String
     }
 
-    public init() async throws {
+    /// Starts the registry and returns once it answers. Blocking (plain sockets, no Swift
+    /// concurrency): end-to-end tests block the cooperative pool while they wait for
+    /// processes, and async tests call this through `OffPool`.
+    public init() throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("batchd-registry-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: "\(folder)/data", withIntermediateDirectories: true)
         port = try Self.freePort()
@@ -32,13 +34,12 @@ public final class LocalRegistry: @unchecked Sendable {  // set once in init
         process.arguments = ["serve", "\(folder)/config.yml"]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: "\(folder)/log").creatingEmpty())
-        try process.run()
+        try ProcessLauncher.run(process)
         // Up when /v2/ answers; a registry that exits meanwhile has said why in its log.
-        let deadline = ContinuousClock.now + .seconds(20)
-        while ContinuousClock.now < deadline {
-            if (try? await HTTPClient.perform(HTTPRequest(url: "\(baseURL)/v2/", timeout: .seconds(1))))?.status == 200 { return }
-            guard process.isRunning else { break }
-            try await Task.sleep(for: .milliseconds(20))
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, process.isRunning {
+            if (try? request("GET", "/v2/"))?.status == 200 { return }
+            usleep(20_000)
         }
         let log = (try? String(contentsOfFile: "\(folder)/log", encoding: .utf8)) ?? ""
         stop()
@@ -60,26 +61,33 @@ public final class LocalRegistry: @unchecked Sendable {  // set once in init
     /// Pushes a one-config image as `repository:tag` and returns its manifest digest. A different
     /// `content` gives a different image; pushing to an existing tag moves the tag.
     @discardableResult
-    public func push(_ repository: String, tag: String, content: String) async throws -> String {
+    public func push(_ repository: String, tag: String, content: String) throws -> String {
         let config = Array(#"{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":[]},"batchd-test":"\#(content)"}"#.utf8)
         let configDigest = "sha256:" + SHA256.hex(config)
-        let upload = try await HTTPClient.perform(HTTPRequest(method: "POST", url: "\(baseURL)/v2/\(repository)/blobs/uploads/"))
-        guard upload.status == 202, var location = upload.header("location") else {
+        let upload = try request("POST", "/v2/\(repository)/blobs/uploads/")
+        guard upload.status == 202, var location = upload.headers["location"] else {
             throw Failure(description: "blob upload refused: \(upload.status) \(upload.bodyText)")
         }
-        if location.hasPrefix("/") { location = baseURL + location }
+        if location.hasPrefix(baseURL) { location = String(location.dropFirst(baseURL.count)) }
         location += (location.contains("?") ? "&" : "?") + "digest=\(configDigest)"
-        let put = try await HTTPClient.perform(HTTPRequest(method: "PUT", url: location, headers: [("Content-Type", "application/octet-stream")], body: config))
+        let put = try request("PUT", location, contentType: "application/octet-stream", body: config)
         guard put.status == 201 else { throw Failure(description: "blob refused: \(put.status) \(put.bodyText)") }
         let manifest = #"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"\#(configDigest)","size":\#(config.count)},"layers":[]}"#
-        let pushed = try await HTTPClient.perform(HTTPRequest(
-            method: "PUT", url: "\(baseURL)/v2/\(repository)/manifests/\(tag)",
-            headers: [("Content-Type", "application/vnd.oci.image.manifest.v1+json")], body: Array(manifest.utf8)
-        ))
-        guard pushed.status == 201, let digest = pushed.header("docker-content-digest") else {
+        let pushed = try request("PUT", "/v2/\(repository)/manifests/\(tag)", contentType: "application/vnd.oci.image.manifest.v1+json", body: Array(manifest.utf8))
+        guard pushed.status == 201, let digest = pushed.headers["docker-content-digest"] else {
             throw Failure(description: "manifest refused: \(pushed.status) \(pushed.bodyText)")
         }
         return digest
+    }
+
+    /// One request on a connection of its own, over a plain socket.
+    private func request(_ method: String, _ path: String, contentType: String? = nil, body: [UInt8] = []) throws -> RawResponse {
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\nContent-Length: \(body.count)\r\n"
+        if let contentType { head += "Content-Type: \(contentType)\r\n" }
+        let connection = try RawConnection(port: port, timeout: 5)
+        connection.send(Array((head + "\r\n").utf8) + body)
+        guard let response = connection.receiveResponse() else { throw Failure(description: "no answer to \(method) \(path)") }
+        return response
     }
 
     /// A port nobody listens on now (the kernel's pick for a socket bound and closed again).
@@ -102,5 +110,13 @@ private extension URL {
     func creatingEmpty() throws -> URL {
         _ = FileManager.default.createFile(atPath: path, contents: nil)
         return self
+    }
+}
+
+extension LocalRegistry {
+    /// `push`, for async tests: off the cooperative pool.
+    @discardableResult
+    public func pushed(_ repository: String, tag: String, content: String) async throws -> String {
+        try await OffPool.run { try self.push(repository, tag: tag, content: content) }
     }
 }

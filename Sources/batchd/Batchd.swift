@@ -12,6 +12,6 @@ struct Batchd: ParsableCommand {
         commandName: "batchd",
         abstract: "A config-file-driven batch job runner: jobs in batch.yaml, runs in JSON Lines.",
         version: BatchdInfo.version,
-        subcommands: [Run.self, Validate.self, Once.self, Trigger.self, Cancel.self, Runs.self, Status.self, Next.self, Reindex.self]
+        subcommands: [Run.self, Validate.self, Once.self, Trigger.self, Cancel.self, Runs.self, Status.self, Next.self, Reindex.self, Export.self]
     )
 }

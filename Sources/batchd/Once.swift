@@ -1,6 +1,7 @@
 import ArgumentParser
 import BatchdCore
 import Foundation
+import Logging
 
 extension Batchd {
     struct Once: ParsableCommand {
@@ -9,19 +10,23 @@ extension Batchd {
         )
 
         @OptionGroup var options: ConfigOptions
+        @OptionGroup var logging: LogOptions
 
         @Argument(help: "The job to run.")
         var job: String
+
+        @Flag(name: .long, help: "Print the run's record on stdout as its JSON line (for a CronJob's log, shipped as JSON Lines).")
+        var json = false
 
         func run() throws {
             SignalEvents.blockEarly([SIGINT, SIGTERM])
             let config = try options.loadOrExit()
             let job = try config.jobOrExit(self.job)
-            try BlockingAsync.run { try await Self.runOnce(job, config: config) }
+            let logger = logging.logger(for: config), json = self.json
+            try BlockingAsync.run { try await Self.runOnce(job, config: config, logger: logger, printRecord: json) }
         }
 
-        private static func runOnce(_ job: JobConfig, config: BatchConfig) async throws {
-            let logger = DaemonLogger.make(config)
+        private static func runOnce(_ job: JobConfig, config: BatchConfig, logger: Logger, printRecord: Bool) async throws {
             let history: JSONLinesHistoryStore
             do {
                 history = try JSONLinesHistoryStore(stateDirectory: config.stateDirectory, settings: config.history)
@@ -50,6 +55,7 @@ extension Batchd {
             await NotificationService(history: history, notifier: WebhookNotifier(logger: logger)) { config.job(named: $0) }.notify(record)
             Console.error("\(record.jobType): run \(record.id) \(record.status.rawValue) in \(record.durationMs) ms"
                 + (record.error.map { ": \($0)" } ?? ""))
+            if printRecord { Console.print(JSONWriter.string(record.json)) }
             if record.status != .completed { throw ExitCode(1) }
         }
     }

@@ -12,11 +12,12 @@ extension Batchd {
         )
 
         @OptionGroup var options: ConfigOptions
+        @OptionGroup var logging: LogOptions
 
         func run() throws {
             SignalEvents.blockEarly()  // before any thread exists, so every thread inherits it
             let (config, bytes) = try options.loadWithBytesOrExit()
-            let logger = DaemonLogger.make(config)
+            let logger = logging.logger(for: config)
             let daemon = Daemon(configPath: options.path, config: config, bytes: bytes,
                                 loader: ConfigLoader(registry: BuiltInJobTypes.registry), logger: logger,
                                 frontEnds: { context in await HTTPFrontEnd.make(context) })
@@ -29,17 +30,6 @@ extension Batchd {
                 }
             }
         }
-    }
-}
-
-/// The daemon's logger on stderr, in the format and level batch.yaml asks for.
-enum DaemonLogger {
-    static func make(_ config: BatchConfig) -> Logger {
-        var logger = Logger(label: "batchd") { label in
-            ConsoleLogHandler(label: label, format: config.logFormat, level: config.logLevel)
-        }
-        logger.logLevel = config.logLevel.swiftLogLevel
-        return logger
     }
 }
 

@@ -53,7 +53,8 @@ extension Batchd {
                  RelativeTime.describe(run.startedAt, now: now), DurationText.format(.milliseconds(run.durationMs)),
                  String(run.itemsChecked), String(run.itemsUpdated), String((run.error ?? "").prefix(60))]
             }
-            Console.print(TextTable.render(header: ["ID", "JOB", "STATUS", "TRIGGER", "STARTED", "DURATION", "CHECKED", "UPDATED", "ERROR"], rows: rows),
+            Console.print(TextTable.render(header: ["ID", "JOB", "STATUS", "TRIGGER", "STARTED", "DURATION", "CHECKED", "UPDATED", "ERROR"], rows: rows,
+                                           style: .standard) { column, cell in column == 2 ? TerminalStyle.color(of: cell) : (column == 8 ? .red : nil) },
                           skipEmpty: true)
             if runs.isEmpty { Console.error("no runs recorded\(job.map { " for \($0)" } ?? "")") }
         }
@@ -108,16 +109,28 @@ enum RelativeTime {
     }
 }
 
-/// Columns padded to their widest cell, so the table lines up in a terminal.
+/// Columns padded to their widest cell, so the table lines up in a terminal. `paint` colours
+/// a cell after it is padded (escape codes take no room on screen); the header is dimmed.
 enum TextTable {
-    static func render(header: [String], rows: [[String]]) -> String {
+    static func render(header: [String], rows: [[String]], style: TerminalStyle = TerminalStyle(environment: [:], isTerminal: false),
+                       paint: (_ column: Int, _ cell: String) -> TerminalStyle.Color? = { _, _ in nil }) -> String {
         guard !rows.isEmpty else { return "" }
         let all = [header] + rows
         let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
-        return all.map { row in
-            row.enumerated().map { index, cell in
-                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
-            }.joined(separator: "  ").trimmingTrailingSpaces
+        return all.enumerated().map { number, row in
+            let cells = row.enumerated().map { index, cell in
+                let padded = index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+                return (padded, number == 0 ? TerminalStyle.Color.dim : paint(index, cell))
+            }
+            // Trailing spaces go, then colour is put around each cell's text (not its padding).
+            var line = ""
+            for (index, (padded, color)) in cells.enumerated() {
+                let text = index == cells.count - 1 ? padded.trimmingTrailingSpaces : padded
+                let visible = text.trimmingTrailingSpaces
+                line += style.paint(visible, color) + String(repeating: " ", count: text.count - visible.count)
+                if index < cells.count - 1 { line += "  " }
+            }
+            return line.trimmingTrailingSpaces
         }.joined(separator: "\n")
     }
 }

@@ -29,10 +29,12 @@ extension Batchd {
                 return
             }
             let now = Date()
-            var lines = ["daemon: " + (running ? "running (pid \(status["pid"]?.intValue ?? 0))" : "not running; last status written \(RelativeTime.describe(status["updatedAt"]?.stringValue.flatMap(Timestamp.parse), now: now))")]
+            let style = TerminalStyle.standard
+            var lines = ["daemon: " + (running ? style.paint("running", .green) + " (pid \(status["pid"]?.intValue ?? 0))"
+                                               : style.paint("not running", .yellow) + "; last status written \(RelativeTime.describe(status["updatedAt"]?.stringValue.flatMap(Timestamp.parse), now: now))")]
             if let reload = status["config"]?["lastReload"], case .object = reload {
                 let ok = reload["ok"]?.boolValue ?? false
-                lines.append("last reload: " + (ok ? "applied" : "REFUSED, the previous configuration is running") + " \(RelativeTime.describe(reload["at"]?.stringValue.flatMap(Timestamp.parse), now: now))")
+                lines.append("last reload: " + (ok ? "applied" : style.paint("REFUSED", .red) + ", the previous configuration is running") + " \(RelativeTime.describe(reload["at"]?.stringValue.flatMap(Timestamp.parse), now: now))")
                 for error in reload["errors"]?.arrayValue ?? [] { lines.append("  \(error.stringValue ?? "")") }
             }
             let rows = (status["jobs"]?.arrayValue ?? []).map { job -> [String] in
@@ -43,7 +45,14 @@ extension Batchd {
                         running ? RelativeTime.describe(job["nextRun"]?.stringValue.flatMap(Timestamp.parse), now: now) : "-",
                         job["schedule"]?.stringValue ?? "triggered only"]
             }
-            lines.append(TextTable.render(header: ["JOB", "ENABLED", "RUNNING", "LAST RUN", "NEXT RUN", "SCHEDULE"], rows: rows))
+            lines.append(TextTable.render(header: ["JOB", "ENABLED", "RUNNING", "LAST RUN", "NEXT RUN", "SCHEDULE"], rows: rows, style: style) { column, cell in
+                switch column {
+                case 1: cell == "no" ? .dim : nil
+                case 2: TerminalStyle.color(of: cell)
+                case 3: TerminalStyle.color(of: String(cell.prefix { $0 != " " }))
+                default: nil
+                }
+            })
             Console.print(lines.joined(separator: "\n"))
         }
     }

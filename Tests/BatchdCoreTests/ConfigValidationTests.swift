@@ -353,7 +353,7 @@ struct ConfigValidationTests {
     }
 
     @Test func theShippedFileAndEveryExampleAreValid() throws {
-        let files = ["batch.yaml"] + (try FileManager.default.contentsOfDirectory(atPath: packageRoot.appendingPathComponent("examples").path))
+        let files = ["batch.yaml", "examples/kubernetes/batch.yaml"] + (try FileManager.default.contentsOfDirectory(atPath: packageRoot.appendingPathComponent("examples").path))
             .filter { $0.hasSuffix(".yaml") }.map { "examples/\($0)" }
         #expect(files.count >= 4)
         for file in files {

@@ -1,3 +1,4 @@
+import BatchdTestKit
 import Foundation
 import Testing
 
@@ -34,7 +35,7 @@ struct BatchdProcess {
         process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
         process.standardError = try FileHandle(forWritingTo: stderrURL)
         process.standardInput = FileHandle.nullDevice
-        try process.run()
+        try ProcessLauncher.run(process)
         process.waitUntilExit()
         return Outcome(
             status: process.terminationStatus,
@@ -55,7 +56,7 @@ extension BatchdProcess {
         process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
         process.standardError = try FileHandle(forWritingTo: stderrURL)
         process.standardInput = try stdin.map { try FileHandle(forReadingFrom: $0) } ?? FileHandle.nullDevice
-        try process.run()
+        try ProcessLauncher.run(process)
         process.waitUntilExit()
         return Outcome(
             status: process.terminationStatus,

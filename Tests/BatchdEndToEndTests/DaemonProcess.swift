@@ -1,3 +1,4 @@
+import BatchdTestKit
 import Foundation
 import Testing
 
@@ -16,10 +17,10 @@ final class DaemonProcess: @unchecked Sendable {  // state behind `condition`
         try self.init(folder: folder, environment: environment)
     }
 
-    init(folder: TemporaryFolder, environment: [String: String] = [:]) throws {
+    init(folder: TemporaryFolder, environment: [String: String] = [:], arguments: [String] = []) throws {
         self.folder = folder
         process.executableURL = BatchdProcess.binary
-        process.arguments = ["run", "--config", folder.url.appendingPathComponent("batch.yaml").path]
+        process.arguments = ["run", "--config", folder.url.appendingPathComponent("batch.yaml").path] + arguments
         process.currentDirectoryURL = folder.url
         var env = ProcessInfo.processInfo.environment
         env.merge(environment) { _, new in new }
@@ -28,7 +29,7 @@ final class DaemonProcess: @unchecked Sendable {  // state behind `condition`
         process.standardError = pipe
         process.standardOutput = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
-        try process.run()
+        try ProcessLauncher.run(process)
         let reader = pipe.fileHandleForReading
         let thread = Thread { [self] in
             var buffer = Data()

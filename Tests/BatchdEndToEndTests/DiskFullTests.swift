@@ -1,3 +1,4 @@
+import BatchdTestKit
 import Foundation
 import Testing
 
@@ -13,14 +14,14 @@ struct DiskFullTests {
         let mount = Process()
         mount.executableURL = URL(fileURLWithPath: "/bin/mount")
         mount.arguments = ["-t", "tmpfs", "-o", "size=512k", "tmpfs", state.path]
-        try mount.run()
+        try ProcessLauncher.run(mount)
         mount.waitUntilExit()
         try #require(mount.terminationStatus == 0, "cannot mount a tmpfs")
         defer {
             let umount = Process()
             umount.executableURL = URL(fileURLWithPath: "/bin/umount")
             umount.arguments = ["-l", state.path]
-            try? umount.run()
+            try? ProcessLauncher.run(umount)
             umount.waitUntilExit()
         }
         try folder.write("batch.yaml", """

@@ -1,3 +1,4 @@
+import BatchdTestKit
 import Foundation
 import Testing
 
@@ -17,7 +18,7 @@ struct PID1Tests {
         let log = try folder.write("log", "")
         process.standardError = try FileHandle(forWritingTo: log)
         process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        try ProcessLauncher.run(process)
         defer { if process.isRunning { process.terminate() } }
 
         // The daemon is unshare's child; inside its namespace it is PID 1.

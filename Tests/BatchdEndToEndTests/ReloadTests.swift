@@ -1,3 +1,4 @@
+import BatchdTestKit
 import Foundation
 import Testing
 
@@ -43,7 +44,7 @@ struct ReloadTests {
         let sed = Process()
         sed.executableURL = URL(fileURLWithPath: "/bin/sed")
         sed.arguments = ["-i", "s/every: 1h/every: 2h/", file(daemon)]
-        try sed.run()
+        try ProcessLauncher.run(sed)
         sed.waitUntilExit()
         daemon.waitForLine("reload (file changed): a: schedule every 1h -> every 2h", after: renamed)
         daemon.signal(SIGTERM)

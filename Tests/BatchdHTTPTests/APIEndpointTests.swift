@@ -198,7 +198,7 @@ struct APIEndpointTests {
         check.standardInput = input
         check.standardOutput = output
         check.standardError = output
-        try check.run()
+        try ProcessLauncher.run(check)
         input.fileHandleForWriting.write(Data(metrics.text.utf8))
         try input.fileHandleForWriting.close()
         let said = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)

@@ -9,7 +9,7 @@ import Testing
 struct RegistryCheckTests {
     static func registry() async throws -> LocalRegistry {
         try #require(LocalRegistry.isInstalled, "docker-registry (Debian's package) is installed by scripts/install-deps --test")
-        return try await LocalRegistry()
+        return try await OffPool.run { try LocalRegistry() }
     }
 
     func yaml(_ registry: LocalRegistry, images: [String], concurrency: Int = 4) -> String {
@@ -27,8 +27,8 @@ struct RegistryCheckTests {
 
     @Test func aTagMovedToANewManifestIsExactlyOneUpdate() async throws {
         let registry = try await Self.registry()
-        let first = try await registry.push("team/app", tag: "1", content: "one")
-        let other = try await registry.push("team/other", tag: "stable", content: "other")
+        let first = try await registry.pushed("team/app", tag: "1", content: "one")
+        let other = try await registry.pushed("team/other", tag: "stable", content: "other")
         let harness = try CheckerHarness(yaml(registry, images: ["team/app:1", "team/other:stable"]))
 
         let initial = try await harness.run("docker-hub-pull")
@@ -37,7 +37,7 @@ struct RegistryCheckTests {
         #expect(initial.state == ["digests": ["team/app:1": .string(first), "team/other:stable": .string(other)]])
         #expect(initial.record.result["images"]?.list.map { $0["status"] } == ["new", "new"])
 
-        let moved = try await registry.push("team/app", tag: "1", content: "one, rebuilt")
+        let moved = try await registry.pushed("team/app", tag: "1", content: "one, rebuilt")
         #expect(moved != first)
         let second = try await harness.run("docker-hub-pull")
         #expect(second.record.status == .completed && second.record.itemsChecked == 2 && second.record.itemsUpdated == 1)
@@ -51,11 +51,11 @@ struct RegistryCheckTests {
 
     @Test func aPinnedDigestIsComparedInsteadOfTheLastOneSeen() async throws {
         let registry = try await Self.registry()
-        let pinned = try await registry.push("team/app", tag: "2", content: "pinned")
+        let pinned = try await registry.pushed("team/app", tag: "2", content: "pinned")
         let harness = try CheckerHarness(yaml(registry, images: ["team/app:2@\(pinned)"]))
         let same = try await harness.run("docker-hub-pull")
         #expect(same.record.itemsUpdated == 0 && same.record.result["images"]?.list.first?["status"] == "unchanged")
-        let newer = try await registry.push("team/app", tag: "2", content: "newer")
+        let newer = try await registry.pushed("team/app", tag: "2", content: "newer")
         let changed = try await harness.run("docker-hub-pull")
         #expect(changed.record.result["updates"] == [["image": .string("team/app:2@\(pinned)"), "old": .string(pinned), "new": .string(newer)]])
         // Still compared with the pin, not with what was seen last time.
@@ -64,7 +64,7 @@ struct RegistryCheckTests {
 
     @Test func oneMissingImageIsAnErrorTheOthersAreStillChecked() async throws {
         let registry = try await Self.registry()
-        try await registry.push("team/app", tag: "1", content: "one")
+        try await registry.pushed("team/app", tag: "1", content: "one")
         let harness = try CheckerHarness(yaml(registry, images: ["team/app:1", "team/missing:1", "team/app:nope"]))
         let run = try await harness.run("docker-hub-pull")
         #expect(run.record.status == .completed)
@@ -90,7 +90,7 @@ struct RegistryCheckTests {
 
     @Test func connectionsAreReusedAcrossImages() async throws {
         let registry = try await Self.registry()
-        for tag in 0..<20 { try await registry.push("team/many", tag: "t\(tag)", content: "\(tag)") }
+        for tag in 0..<20 { try await registry.pushed("team/many", tag: "t\(tag)", content: "\(tag)") }
         let harness = try CheckerHarness(yaml(registry, images: (0..<20).map { "team/many:t\($0)" }, concurrency: 2))
         let host = "127.0.0.1:\(registry.port)"
         let before = HTTPClient.statistics(host: host)

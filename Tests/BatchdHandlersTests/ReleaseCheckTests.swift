@@ -169,8 +169,8 @@ struct ReleaseCheckTests {
 
     @Test func anImageSourceTakesTheHighestVersionTag() async throws {
         try #require(LocalRegistry.isInstalled, "docker-registry (Debian's package) is installed by scripts/install-deps --test")
-        let registry = try await LocalRegistry()
-        for tag in ["1.0.0", "1.2.0", "1.10.0-rc.1", "latest", "main"] { try await registry.push("acme/server", tag: tag, content: tag) }
+        let registry = try await OffPool.run { try LocalRegistry() }
+        for tag in ["1.0.0", "1.2.0", "1.10.0-rc.1", "latest", "main"] { try await registry.pushed("acme/server", tag: tag, content: tag) }
         let harness = try CheckerHarness(yaml(githubURL: "http://127.0.0.1:1", apps: [
             "{ name: server, image: acme/server, registry: '\(registry.baseURL)', current: 1.1.0 }",
             "{ name: server-edge, image: acme/server, registry: '\(registry.baseURL)', current: 1.2.0, prerelease: true }",

@@ -21,6 +21,9 @@ struct ConfigChanges {
         }
         if old.stateDirectory != new.stateDirectory { parts.append("stateDir changed: needs a restart, ignored") }
         if old.http != new.http { parts.append("http changed: needs a restart, ignored") }
+        if old.logFormat != new.logFormat || old.logLevel != new.logLevel {
+            parts.append("logFormat/logLevel changed: takes effect at the next start")
+        }
         return parts.isEmpty ? "no job changed" : parts.joined(separator: ", ")
     }
 }

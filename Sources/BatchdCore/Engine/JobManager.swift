@@ -166,7 +166,7 @@ actor JobManager {
                                              trigger: request.trigger, attempt: request.attempt, at: startedAt)
             } catch {
                 logger.warning("cannot mark the run as running (a crash now would not show it as interrupted): \(error)",
-                               metadata: ["job": "\(request.job.name)", "run": "\(id)"])
+                               metadata: ["job": "\(request.job.name)", "run": "\(id)", "attempt": "\(request.attempt)"])
             }
             // How late the start is against the due time, on the monotonic clock.
             let late = request.dueAt.duration(to: start.instant)
@@ -213,7 +213,7 @@ actor JobManager {
                     events.publish(.runFinished(next))
                 }
                 logger.info("run recorded", metadata: [
-                    "job": "\(next.jobType)", "run": "\(next.id)", "status": "\(next.status.rawValue)",
+                    "job": "\(next.jobType)", "run": "\(next.id)", "attempt": "\(next.attempt)", "status": "\(next.status.rawValue)",
                     "durationMs": "\(next.durationMs)",
                 ])
             }
@@ -226,7 +226,7 @@ actor JobManager {
             // once: it did finish, even though it is not on disk yet.
             for waiting in unrecorded where announced.insert(waiting.id).inserted {
                 logger.error("cannot record run yet (kept, \(unrecorded.count) waiting): \(failure.error); the record: \(JSONWriter.string(waiting.json))",
-                             metadata: ["job": "\(waiting.jobType)", "run": "\(waiting.id)"])
+                             metadata: ["job": "\(waiting.jobType)", "run": "\(waiting.id)", "attempt": "\(waiting.attempt)"])
                 events.publish(.recordFailed(job: waiting.jobType, runID: waiting.id, error: "\(failure.error)"))
                 events.publish(.runFinished(waiting))
             }

@@ -22,7 +22,8 @@ public struct WebhookNotifier: Sendable {
         JSONWriter.write(notification.json, to: &body)
         let request = HTTPRequest(method: "POST", url: webhook, headers: [("Content-Type", "application/json")], body: body, timeout: timeout)
         let target = JobConfig.origin(of: webhook)  // a webhook's path often holds its credential
-        let metadata: Logger.Metadata = ["job": "\(notification.record.jobType)", "run": "\(notification.record.id)"]
+        let metadata: Logger.Metadata = ["job": "\(notification.record.jobType)", "run": "\(notification.record.id)",
+                                         "attempt": "\(notification.record.attempt)"]
         var problem = ""
         for attempt in 1...2 {
             if attempt == 2 {

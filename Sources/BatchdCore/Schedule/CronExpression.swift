@@ -62,6 +62,28 @@ public struct CronExpression: Sendable, Hashable {
         dayFieldsEitherMatch = !starred(fields[3].text) && !starred(fields[5].text)
     }
 
+    public enum Field: Sendable, CaseIterable {
+        case second, minute, hour, dayOfMonth, month, dayOfWeek
+    }
+
+    /// The values a field matches, in order; nil when it matches every value (`*`). Day of
+    /// week counts Sunday as 0. For exporting schedules to other schedulers (systemd timers).
+    public func values(_ field: Field) -> [Int]? {
+        let (set, range): (FieldSet, ClosedRange<Int>) = switch field {
+        case .second: (seconds, 0...59)
+        case .minute: (minutes, 0...59)
+        case .hour: (hours, 0...23)
+        case .dayOfMonth: (daysOfMonth, 1...31)
+        case .month: (months, 1...12)
+        case .dayOfWeek: (daysOfWeek, 0...6)
+        }
+        let values = range.filter(set.contains)
+        return values.count == range.count ? nil : values
+    }
+
+    /// Both day fields are restricted, so a day matches when either does (Vixie cron's rule).
+    public var daysMatchEither: Bool { dayFieldsEitherMatch }
+
     private static func split(_ text: String) -> [(text: String, offset: Int)] {
         var fields: [(String, Int)] = []
         var current = "", start = 0

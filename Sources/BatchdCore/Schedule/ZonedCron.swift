@@ -13,6 +13,9 @@ public struct ZonedCron: Sendable, Hashable {
     /// The zone as batch.yaml names it (Foundation would print `UTC` as `GMT`).
     public let zoneName: String
 
+    /// The job set no `timezone`: the machine's local time (whatever zone that is where it runs).
+    public var isLocalTime: Bool { zoneName.hasPrefix("local time") }
+
     public init(expression: CronExpression, timeZone: TimeZone, zoneName: String? = nil) {
         self.expression = expression
         self.timeZone = timeZone

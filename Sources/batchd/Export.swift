@@ -1,0 +1,96 @@
+import ArgumentParser
+import BatchdCore
+import Foundation
+
+extension Batchd {
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the jobs of batch.yaml as systemd timers or Kubernetes CronJobs that run `batchd once`.",
+            subcommands: [Systemd.self, Kubernetes.self]
+        )
+    }
+}
+
+extension Batchd.Export {
+    struct Systemd: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a .service and a .timer per job (into --output, or all to stdout)."
+        )
+
+        @OptionGroup var options: ConfigOptions
+
+        @Option(name: .long, help: ArgumentHelp("A folder to write the units into (for /etc/systemd/system); default: stdout.", valueName: "folder"))
+        var output: String?
+
+        @Option(name: .long, help: ArgumentHelp("The batchd binary the units run.", valueName: "path"))
+        var binary = "/usr/local/bin/batchd"
+
+        @Option(name: .customLong("job"), help: ArgumentHelp("Only this job (repeatable); default: every enabled job.", valueName: "job"))
+        var jobs: [String] = []
+
+        func run() throws {
+            let (config, _) = try options.loadWithBytesOrExit()
+            for job in jobs { _ = try config.jobOrExit(job) }
+            let path = URL(fileURLWithPath: options.path).standardizedFileURL.path
+            let (units, warnings) = SystemdExport(config: config, configPath: path, binary: binary).units(jobs: jobs.isEmpty ? nil : jobs)
+            for warning in warnings { Console.error("batchd: warning: \(warning)") }
+            try ExportOutput.write(units.map { ($0.name, $0.text) }, to: output, separator: { "# ---- \($0) ----\n" })
+        }
+    }
+
+    struct Kubernetes: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a ConfigMap, a volume claim and a CronJob per job as one YAML stream (kubectl apply -f -)."
+        )
+
+        @OptionGroup var options: ConfigOptions
+
+        @Option(name: .long, help: ArgumentHelp("A file to write the manifests into; default: stdout.", valueName: "file"))
+        var output: String?
+
+        @Option(name: .long, help: ArgumentHelp("The container image with batchd in it.", valueName: "image"))
+        var image = "batchd:\(BatchdInfo.version)"
+
+        @Option(name: .long, help: ArgumentHelp("The namespace of the manifests; default: kubectl's.", valueName: "namespace"))
+        var namespace: String?
+
+        @Option(name: .customLong("job"), help: ArgumentHelp("Only this job (repeatable); default: every enabled job.", valueName: "job"))
+        var jobs: [String] = []
+
+        func run() throws {
+            let (config, bytes) = try options.loadWithBytesOrExit()
+            for job in jobs { _ = try config.jobOrExit(job) }
+            let (yaml, warnings) = KubernetesExport(config: config, configBytes: bytes, image: image, namespace: namespace).manifests(jobs: jobs.isEmpty ? nil : jobs)
+            for warning in warnings { Console.error("batchd: warning: \(warning)") }
+            if let output {
+                try ExportOutput.write([((output as NSString).lastPathComponent, yaml)], to: (output as NSString).deletingLastPathComponent.nilIfEmpty ?? ".", separator: { _ in "" })
+            } else {
+                try ExportOutput.write([("", yaml)], to: nil, separator: { _ in "" })
+            }
+        }
+    }
+}
+
+/// Files into a folder, or all to stdout, each after its separator line.
+enum ExportOutput {
+    static func write(_ files: [(name: String, text: String)], to folder: String?, separator: (String) -> String) throws {
+        guard let folder else {
+            Console.print(files.map { separator($0.name) + $0.text }.joined(separator: "\n"), skipEmpty: true)
+            return
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            for file in files {
+                try file.text.write(toFile: (folder as NSString).appendingPathComponent(file.name), atomically: true, encoding: .utf8)
+            }
+        } catch {
+            Console.error("batchd: error: cannot write into \(folder): \(error.localizedDescription)")
+            throw ExitCode(1)
+        }
+        Console.error("wrote \(files.map(\.name).joined(separator: ", ")) into \(folder)")
+    }
+}
+
+private extension String {
+    var nilIfEmpty: String? { isEmpty ? nil : self }
+}
