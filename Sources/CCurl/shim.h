@@ -38,6 +38,15 @@ static inline int CCurl_msg_is_done(const CURLMsg *message) {
 static inline CURLcode CCurl_msg_result(const CURLMsg *message) {
     return message->data.result;
 }
+// Whether curl_global_init may run while other threads exist (curl 7.84 and later, when
+// built thread-safe): then it can wait until the first transfer.
+static inline int CCurl_global_init_is_thread_safe(void) {
+#ifdef CURL_VERSION_THREADSAFE
+    return (curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_THREADSAFE) != 0;
+#else
+    return 0;
+#endif
+}
 static inline CURLcode CCurl_global_init(void) {
     return curl_global_init(CURL_GLOBAL_ALL);
 }

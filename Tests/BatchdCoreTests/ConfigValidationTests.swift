@@ -102,8 +102,8 @@ struct ConfigValidationTests {
           nightly:
             shell: "true"
         """) == [
-            "batch.yaml:3:11: error: jobs.backup.type: unknown job type 'comand' (did you mean 'command'?); built-in types: command, docker-hub-pull, http, tracked-apps-check",
-            "batch.yaml:4:3: error: jobs.nightly: no 'type:' and 'nightly' is not a built-in type; add e.g. 'type: command' (types: command, docker-hub-pull, http, tracked-apps-check)",
+            "batch.yaml:3:11: error: jobs.backup.type: unknown job type 'comand' (did you mean 'command'?); built-in types: command, docker-hub-pull, http, noop, tracked-apps-check",
+            "batch.yaml:4:3: error: jobs.nightly: no 'type:' and 'nightly' is not a built-in type; add e.g. 'type: command' (types: command, docker-hub-pull, http, noop, tracked-apps-check)",
         ])
     }
 

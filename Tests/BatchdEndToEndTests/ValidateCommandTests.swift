@@ -28,7 +28,7 @@ struct ValidateCommandTests {
         #expect(outcome.stdout == "")
         #expect(outcome.stderr == """
         \(file.path):3:22: error: jobs.docker-hub-pull.intervalMinutes: must be between 1 and 1440 (got 0)
-        \(file.path):6:11: error: jobs.backup.type: unknown job type 'comand' (did you mean 'command'?); built-in types: command, docker-hub-pull, http, tracked-apps-check
+        \(file.path):6:11: error: jobs.backup.type: unknown job type 'comand' (did you mean 'command'?); built-in types: command, docker-hub-pull, http, noop, tracked-apps-check
 
         """)
     }

@@ -1,13 +1,19 @@
 """APScheduler 3.x under batchd's probes (bench/run starts it; not a test).
 
-precision: N jobs every second; each job appends its lateness against the ideal grid
-           (start + k seconds) in microseconds to OUT.
-idle:      N hourly cron jobs at a minute far from now; nothing runs during the window.
+precision:  N jobs every second; each job appends its lateness against the ideal grid
+            (start + k seconds) in microseconds to OUT.
+idle:       N hourly cron jobs at a minute far from now; nothing runs during the window.
+scale:      the same with N = 10,000: what registering that many costs.
+noop, true: N jobs due at one instant (date triggers), each appending its finish time to OUT
+            (`true` runs /bin/true first): runs recorded per second.
 """
 import asyncio
+import datetime
+import subprocess
 import sys
 import time
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -22,19 +28,31 @@ def record():
     sink.write(f"{int((now - ideal) * 1_000_000)}\n")
 
 
+def finished():
+    sink.write(f"{time.time()}\n")
+
+
+def run_true():
+    subprocess.run(["/bin/true"])
+    finished()
+
+
 def add_jobs(scheduler):
-    import datetime
+    at = datetime.datetime.fromtimestamp(start)
     for i in range(count):
         if probe == "precision":
-            scheduler.add_job(record, "interval", seconds=1, id=f"j{i}",
-                              next_run_time=datetime.datetime.fromtimestamp(start))
+            scheduler.add_job(record, "interval", seconds=1, id=f"j{i}", next_run_time=at)
+        elif probe in ("noop", "true"):
+            scheduler.add_job(finished if probe == "noop" else run_true, "date", run_date=at, id=f"t{i}",
+                              misfire_grace_time=3600)
         else:
             minute = (datetime.datetime.now().minute + 30) % 60
             scheduler.add_job(record, "cron", minute=minute, id=f"h{i}")
 
 
+executors = {"default": ThreadPoolExecutor(32)}
 if kind == "background":
-    scheduler = BackgroundScheduler()
+    scheduler = BackgroundScheduler(executors=executors)
     add_jobs(scheduler)
     scheduler.start()
     print("ready", flush=True)
@@ -42,7 +60,7 @@ if kind == "background":
         time.sleep(3600)
 else:
     async def main():
-        scheduler = AsyncIOScheduler()
+        scheduler = AsyncIOScheduler(executors=executors)
         add_jobs(scheduler)
         scheduler.start()
         print("ready", flush=True)

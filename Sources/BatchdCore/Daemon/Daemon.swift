@@ -38,7 +38,7 @@ public final class Daemon: Sendable {
     /// Runs until SIGTERM or SIGINT, then shuts down gracefully. Throws only when it cannot start.
     /// The caller must have called `SignalEvents.blockEarly()` before starting any thread.
     public func run() async throws(StartError) {
-        _ = HTTPClient.globalInit  // before any thread uses curl
+        HTTPClient.prepare()  // before any thread uses curl
         let lock: StateLock
         let history: JSONLinesHistoryStore
         do {

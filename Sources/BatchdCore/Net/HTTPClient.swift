@@ -11,11 +11,17 @@ import Foundation
 public enum HTTPClient {
     public static let userAgent = "batchd/\(BatchdInfo.version) (+libcurl)"
 
-    /// `curl_global_init` must run once before any thread uses curl; the daemon touches this
-    /// at start-up, and every transfer does too.
+    /// `curl_global_init` must run once before any thread uses curl; the first transfer does it.
     public static let globalInit: Void = {
         _ = CCurl_global_init()
     }()
+
+    /// For the daemon's start, before it starts threads. Where curl's global init is thread-safe
+    /// (curl 7.84 and later), it waits for the first transfer instead: a daemon that runs only
+    /// commands never initialises TLS (3 MB of resident OpenSSL tables, measured here).
+    public static func prepare() {
+        if CCurl_global_init_is_thread_safe() == 0 { _ = globalInit }
+    }
 
     static let loop: CurlMultiLoop = {
         _ = globalInit
