@@ -331,6 +331,14 @@ struct ConfigValidationTests {
         #expect(errors("jobs: \(deep)\n") == ["batch.yaml:1:70: error: nesting deeper than 64 levels"])
     }
 
+    @Test func tenThousandJobsAreAFileLikeAnyOther() throws {
+        // The node cap is for aliases that repeat large parts, not for long files.
+        let jobs = (0..<10_000).map { "  job\($0): { type: command, enabled: true, cron: '17 * * * *', command: [true] }\n" }.joined()
+        let config = try load("jobs:\n" + jobs).get()
+        #expect(config.jobs.count == 10_000 && config.job(named: "job9999")?.schedule != nil)
+        #expect(errors("jobs:\n" + jobs + "  job17: { type: command, command: [true] }\n").first?.contains("duplicate key 'job17' (first at line 19)") == true)
+    }
+
     @Test func httpListenAddresses() throws {
         let http = try #require(try load("http: { listen: '[::1]:9000', tokenEnv: BATCHD_TOKEN }\njobs: {}\n").get().http)
         #expect(http.host == "::1" && http.port == 9000 && http.tokenEnv == "BATCHD_TOKEN")

@@ -152,19 +152,43 @@ struct HistoryStoreTests {
         let folder = Folder()
         let history = try store(folder)
         _ = try await fill(history, count: 2, jobs: ["a"])
+        let recordedLater = try await history.allocateRunID()
+        try await history.runStarted(id: recordedLater, job: "a", displayName: "A", trigger: .schedule, attempt: 1, at: t0)
         let id = try await history.allocateRunID()
         try await history.runStarted(id: id, job: "a", displayName: "A", trigger: .manual, attempt: 2, at: t0)
-        // Make the marker belong to a process that is gone.
-        let marker = "\(folder.path)/running/\(id).json"
-        let text = try String(contentsOfFile: marker, encoding: .utf8).replacingOccurrences(of: "\"pid\":\(getpid())", with: "\"pid\":999999")
-        try text.write(toFile: marker, atomically: true, encoding: .utf8)
+        try await history.append(record(recordedLater, "a"))
+        // The journal of this process lists the run still in flight; make it a dead process's.
+        let journal = "\(folder.path)/running/\(getpid()).jsonl"
+        let text = try String(contentsOfFile: journal, encoding: .utf8).replacingOccurrences(of: "\"pid\":\(getpid())", with: "\"pid\":999999")
+        try text.write(toFile: "\(folder.path)/running/999999.jsonl", atomically: true, encoding: .utf8)
+        unlink(journal)
         let reopened = try store(folder)
         let interrupted = try await reopened.recoverInterruptedRuns(now: t0.addingTimeInterval(60))
-        #expect(interrupted.map(\.id) == [id])
+        #expect(interrupted.map(\.id) == [id], "the run recorded meanwhile is not interrupted")
         #expect(interrupted.first?.status == .interrupted && interrupted.first?.trigger == .manual && interrupted.first?.attempt == 2)
+        #expect(interrupted.first?.startedAt == t0)
         #expect(try await reopened.run(id: id)?.status == .interrupted)
         #expect(try await store(folder).recoverInterruptedRuns(now: Date()).isEmpty)
-        #expect(!FileManager.default.fileExists(atPath: marker))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(folder.path)/running").isEmpty)
+    }
+
+    @Test func theJournalIsEmptiedWhenNoRunIsInFlightAndOldMarkerFilesAreRead() async throws {
+        let folder = Folder()
+        let history = try store(folder)
+        let journal = "\(folder.path)/running/\(getpid()).jsonl"
+        for _ in 0..<3 {
+            let id = try await history.allocateRunID()
+            try await history.runStarted(id: id, job: "a", displayName: "A", trigger: .schedule, attempt: 1, at: t0)
+            #expect(LineScannerSize.of(journal) > 0)
+            try await history.append(record(id, "a"))
+            #expect(LineScannerSize.of(journal) == 0, "no run in flight: the journal is empty")
+        }
+        // A marker file of batchd 0.1 (one run, one file), of a dead process.
+        try #"{"id":77,"job":"b","displayName":"B","trigger":"retry","attempt":3,"startedAt":"2026-11-29T12:00:00.000Z","pid":999999}"#
+            .write(toFile: "\(folder.path)/running/77.json", atomically: true, encoding: .utf8)
+        try "{\"id\":78,\"job\":\"b\",\"displ".write(toFile: "\(folder.path)/running/999998.jsonl", atomically: true, encoding: .utf8)  // torn
+        let recovered = try await store(folder).recoverInterruptedRuns(now: t0)
+        #expect(recovered.map(\.id) == [77] && recovered.first?.trigger == .retry && recovered.first?.attempt == 3)
     }
 
     @Test func anAppenderBesideTheOwnerIsSeenAndIndexed() async throws {
@@ -173,15 +197,23 @@ struct HistoryStoreTests {
         _ = try await fill(owner, count: 3, jobs: ["a"])
         let appender = try store(folder)  // asks for ownership, gets appending
         #expect(appender.role == .appender)
+        #expect(try await owner.summaries(of: ["a"])["a"]?.latest?.id == 3)  // cached by the owner now
         let fromOnce = record(try await appender.allocateRunID(), "a")
         try await appender.append(fromOnce)
         #expect(fromOnce.id == 4)
         #expect(try await owner.latest(job: "a") == fromOnce)  // through the unindexed tail
+        #expect(try await owner.summaries(of: ["a"])["a"]?.latest == fromOnce, "the appender's mark empties the owner's cache")
         let next = record(try await owner.allocateRunID(), "a")
         try await owner.append(next)  // indexes the appender's line on the way
         let reader = try store(folder, role: .reader)
         #expect(try await reader.newest(limit: 2, job: "a", status: nil) == [next, fromOnce])
         #expect(try await reader.run(id: 4) == fromOnce)
+    }
+}
+
+enum LineScannerSize {
+    static func of(_ path: String) -> Int {
+        (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1
     }
 }
 

@@ -12,10 +12,35 @@ public struct BatchConfig: Sendable {
     public var logFormat: LogFormat
     public var logLevel: LogLevel
     /// Jobs in file order.
-    public var jobs: [JobConfig]
+    public var jobs: [JobConfig] {
+        didSet { positions = Self.positions(of: jobs) }
+    }
+
+    /// Where each job is in `jobs`: looked up once per finished run (notifications), which
+    /// with ten thousand jobs must not be a walk through all of them.
+    private var positions: [String: Int]
+
+    init(path: String, directory: String, stateDirectory: String, maxConcurrentJobs: Int, shutdownGrace: Duration,
+         http: HTTPSettings?, history: HistorySettings, logFormat: LogFormat, logLevel: LogLevel, jobs: [JobConfig]) {
+        self.path = path
+        self.directory = directory
+        self.stateDirectory = stateDirectory
+        self.maxConcurrentJobs = maxConcurrentJobs
+        self.shutdownGrace = shutdownGrace
+        self.http = http
+        self.history = history
+        self.logFormat = logFormat
+        self.logLevel = logLevel
+        self.jobs = jobs
+        positions = Self.positions(of: jobs)
+    }
 
     public func job(named name: String) -> JobConfig? {
-        jobs.first { $0.name == name }
+        positions[name].map { jobs[$0] }
+    }
+
+    private static func positions(of jobs: [JobConfig]) -> [String: Int] {
+        Dictionary(jobs.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 }
 

@@ -17,15 +17,14 @@ public struct StatusBuilder: Sendable {
         let current = state.snapshot
         let running = Set(await engine.runningJobs())
         let next = await engine.nextRunTimes()
-        var jobs: [DaemonStatus.Job] = []
-        for job in current.config.jobs {
-            jobs.append(DaemonStatus.Job(
+        let summaries = (try? await history.summaries(of: current.config.jobs.map(\.name))) ?? [:]
+        let jobs = current.config.jobs.map { job in
+            DaemonStatus.Job(
                 name: job.name, type: job.type, displayName: job.displayName, enabled: job.enabled,
                 schedule: job.schedule?.summary, running: running.contains(job.name),
-                lastRun: try? await history.latest(job: job.name),
-                lastSuccess: (try? await history.lastSuccess(job: job.name)) ?? nil,
+                lastRun: summaries[job.name]?.latest, lastSuccess: summaries[job.name]?.lastSuccess,
                 nextRun: next[job.name] ?? nil
-            ))
+            )
         }
         return DaemonStatus(
             pid: getpid(), startedAt: state.startedAt, updatedAt: now, configPath: state.configPath,

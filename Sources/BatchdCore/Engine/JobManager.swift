@@ -48,7 +48,8 @@ actor JobManager {
     private var onFinish: (@Sendable (Completion) async -> Void)?
     private var state = State.accepting
     private var running: [String: Running] = [:]
-    private var waiting: [Request] = []
+    /// Due runs waiting for a slot, started by priority, then due time, then arrival.
+    private var waiting = WaitingLine()
     private var queuedAgain: [String: Request] = [:]
     /// Finished runs that could not be written yet (disk full, ...), oldest first: written before
     /// the next record, so that when space returns no run is lost.
@@ -90,13 +91,12 @@ actor JobManager {
             queuedAgain[name] = request
             return .queuedAfterCurrent
         }
-        if waiting.contains(where: { $0.job.name == name }) { return .alreadyWaiting }
+        if waiting.contains(name) { return .alreadyWaiting }
         if running.count < capacity {
             start(request)
             return .started
         }
-        waiting.append(request)
-        waiting.sort { ($0.job.priority, $1.dueAt) > ($1.job.priority, $0.dueAt) }
+        waiting.add(request)
         logger.info("waiting for a free slot (\(running.count) of \(capacity) running)", metadata: ["job": "\(name)"])
         return .waiting
     }
@@ -104,10 +104,7 @@ actor JobManager {
     /// Stops the job's run (or removes it from the waiting line). False when it is not running.
     func cancel(_ job: String) -> Bool {
         queuedAgain[job] = nil
-        if let index = waiting.firstIndex(where: { $0.job.name == job }) {
-            waiting.remove(at: index)
-            return true
-        }
+        if waiting.remove(job) { return true }
         guard let entry = running[job] else { return false }
         entry.stopper.stop(.cancelledByUser, task: entry.task)
         return true
@@ -117,7 +114,7 @@ actor JobManager {
     /// and returns when every run has been recorded.
     func shutdown(grace: Duration, clock: any EngineClock) async {
         state = .draining
-        waiting.removeAll()
+        waiting = WaitingLine()
         queuedAgain.removeAll()
         let deadline = clock.now() + grace
         let tasks = running.values.map(\.task)
@@ -246,8 +243,8 @@ actor JobManager {
     }
 
     private func startWaiting() {
-        while state == .accepting, running.count < capacity, !waiting.isEmpty {
-            start(waiting.removeFirst())
+        while state == .accepting, running.count < capacity, let next = waiting.next() {
+            start(next)
         }
     }
 }

@@ -19,6 +19,8 @@ final class PreciseTimer: Sendable {
     private struct State {
         var sleepers: [UInt64: Sleeper] = [:]
         var nextID: UInt64 = 0
+        /// The deadline the timer thread is waiting for (nil: disarmed, or about to look again).
+        var armedFor: ContinuousClock.Instant?
     }
 
     /// How early the timer wakes before a deadline, to spin the remainder.
@@ -43,12 +45,18 @@ final class PreciseTimer: Sendable {
         }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let registered = state.withLock { state -> Bool in
-                    guard !Task.isCancelled else { return false }
+                let (registered, sooner) = state.withLock { state -> (Bool, Bool) in
+                    guard !Task.isCancelled else { return (false, false) }
                     state.sleepers[id] = Sleeper(deadline: deadline, id: id, continuation: continuation)
-                    return true
+                    // The thread need not look again for a deadline after the one it waits for
+                    // (a run's timeout, an hour away, while the next schedule is due sooner).
+                    return (true, state.armedFor.map { deadline < $0 } ?? true)
                 }
-                if registered { wake() } else { continuation.resume(throwing: CancellationError()) }
+                if !registered {
+                    continuation.resume(throwing: CancellationError())
+                } else if sooner {
+                    wake()
+                }
             }
         } onCancel: {
             let sleeper = state.withLock { $0.sleepers.removeValue(forKey: id) }
@@ -66,12 +74,17 @@ final class PreciseTimer: Sendable {
         while true {
             let now = ContinuousClock.now
             let due = state.withLock { state -> [Sleeper] in
+                state.armedFor = nil  // looking again: every new deadline wakes the thread meanwhile
                 let ready = state.sleepers.values.filter { $0.deadline <= now }
                 for sleeper in ready { state.sleepers[sleeper.id] = nil }
                 return ready
             }
             for sleeper in due { sleeper.continuation.resume() }
-            let nearest = state.withLock { $0.sleepers.values.map(\.deadline).min() }
+            let nearest = state.withLock { state -> ContinuousClock.Instant? in
+                let nearest = state.sleepers.values.map(\.deadline).min()
+                state.armedFor = nearest
+                return nearest
+            }
             var nanoseconds: Int64 = 0  // disarmed
             if let nearest {
                 let remaining = ContinuousClock.now.duration(to: nearest)

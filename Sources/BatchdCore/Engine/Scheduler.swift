@@ -38,7 +38,14 @@ public actor Scheduler {
 
     private var state = State.created
     private var config: BatchConfig
+    /// Every job's timer. Written only through `store` and `replaceTimers`, which keep
+    /// `dueAt` and `dependents` in step: the loop looks at those, not at whole timers, so a
+    /// wake-up with ten thousand jobs costs a scan of small values, not ten thousand copies.
     private var timers: [String: JobTimer] = [:]
+    /// `timers[name].nextDue`, for the jobs that have one.
+    private var dueAt: [String: ContinuousClock.Instant] = [:]
+    /// The jobs that list a job in `after:`, by that job.
+    private var dependents: [String: [String]] = [:]
     private let manager: JobManager
     private let history: any HistoryStore
     private let clock: any EngineClock
@@ -66,7 +73,7 @@ public actor Scheduler {
             planned[job.name] = await initialTimer(for: job, now: now, wallNow: wallNow)
         }
         guard state == .created else { return }  // stopped meanwhile
-        timers = planned
+        replaceTimers(planned)
         state = .running
     }
 
@@ -76,7 +83,7 @@ public actor Scheduler {
         while state == .running {
             await fireDueJobs()
             guard state == .running else { break }
-            let next = timers.values.compactMap(\.nextDue).min()
+            let next = dueAt.values.min()
             events.publish(.schedulerIdle(nextWake: next.map { clock.wallTime(for: $0) }))
             await sleep(until: next)
         }
@@ -126,7 +133,7 @@ public actor Scheduler {
                 next[job.name] = await initialTimer(for: job, now: clock.now(), wallNow: clock.wallNow())
             }
         }
-        timers = next
+        replaceTimers(next)
         wake.signal()
     }
 
@@ -160,7 +167,7 @@ public actor Scheduler {
             timer.nextAttempt = 1
             planNormal(&timer, after: nil)
         }
-        timers[record.jobType] = timer
+        store(timer)
         wake.signal()
     }
 
@@ -187,19 +194,18 @@ public actor Scheduler {
     /// at one instant start within microseconds of each other rather than one hop apart.
     private func fireDueJobs() async {
         let now = clock.now()
-        let due = timers.values.filter { ($0.nextDue ?? .distantFuture) <= now }
-            .sorted { ($0.nextDue!, $0.job.name) < ($1.nextDue!, $1.job.name) }
-        guard !due.isEmpty, state == .running else { return }
+        let dueNames = dueAt.filter { $0.value <= now }.sorted { ($0.value, $0.key) < ($1.value, $1.key) }.map(\.key)
+        guard !dueNames.isEmpty, state == .running else { return }
         var requests: [JobManager.Request] = []
-        for var timer in due {
-            let dueAt = timer.nextDue!
+        for name in dueNames {
+            guard var timer = timers[name], let dueAt = timer.nextDue else { continue }
             let lateness = dueAt.duration(to: now)
             if lateness > .seconds(1) {
                 logger.info("starting \(DurationText.format(lateness)) late", metadata: ["job": "\(timer.job.name)"])
             }
             requests.append(.init(job: timer.job, trigger: timer.nextTrigger, attempt: timer.nextAttempt, dueAt: dueAt))
             timer.nextDue = nil
-            timers[timer.job.name] = timer
+            store(timer)
         }
         let admissions = await manager.submit(requests)
         for (request, admission) in zip(requests, admissions) {
@@ -208,7 +214,7 @@ public actor Scheduler {
                 // overlap: forbid: this occurrence is skipped; plan the next one.
                 logger.warning("still running at its next due time: this occurrence is skipped", metadata: ["job": "\(request.job.name)"])
                 planNormal(&skipped, after: now)
-                timers[request.job.name] = skipped
+                store(skipped)
             }
         }
     }
@@ -226,7 +232,7 @@ public actor Scheduler {
                 timer.inFlight = true
                 timer.nextDue = nil
                 timer.upstreamSuccesses = []
-                timers[name] = timer
+                store(timer)
             }
             return admission == .started ? .started : .waiting
         case .queuedAfterCurrent: return .queued
@@ -306,14 +312,32 @@ public actor Scheduler {
 
     /// After `job` succeeded: jobs waiting on it run once all of their `after:` jobs have.
     private func releaseDependents(of job: String) {
-        for (name, var timer) in timers where timer.job.after.contains(job) {
+        for name in dependents[job] ?? [] {
+            guard var timer = timers[name] else { continue }
             timer.upstreamSuccesses.insert(job)
             if timer.job.enabled, !timer.inFlight, timer.upstreamSuccesses.isSuperset(of: timer.job.after) {
                 timer.nextDue = clock.now()
                 timer.nextTrigger = .dependency
                 timer.nextAttempt = 1
             }
-            timers[name] = timer
+            store(timer)
+        }
+    }
+
+    // MARK: Timers and their indexes
+
+    private func store(_ timer: JobTimer) {
+        let name = timer.job.name
+        timers[name] = timer
+        dueAt[name] = timer.nextDue
+    }
+
+    private func replaceTimers(_ new: [String: JobTimer]) {
+        timers = new
+        dueAt = new.compactMapValues(\.nextDue)
+        dependents = [:]
+        for (name, timer) in new {
+            for upstream in timer.job.after { dependents[upstream, default: []].append(name) }
         }
     }
 }

@@ -19,9 +19,31 @@ public protocol HistoryStore: Sendable {
     func run(id: Int64) async throws -> RunRecord?
     /// The newest runs, newest first, optionally of one job and with one status.
     func newest(limit: Int, job: String?, status: RunStatus?) async throws -> [RunRecord]
+    /// The latest run and last success of each of `jobs`, in one call (status answers ask for
+    /// every job at once).
+    func summaries(of jobs: [String]) async throws -> [String: JobHistorySummary]
+}
+
+/// What status says of a job's history.
+public struct JobHistorySummary: Sendable, Equatable {
+    public var latest: RunRecord?
+    public var lastSuccess: Date?
+
+    public init(latest: RunRecord?, lastSuccess: Date?) {
+        self.latest = latest
+        self.lastSuccess = lastSuccess
+    }
 }
 
 extension HistoryStore {
+    public func summaries(of jobs: [String]) async throws -> [String: JobHistorySummary] {
+        var result: [String: JobHistorySummary] = [:]
+        for job in jobs {
+            result[job] = JobHistorySummary(latest: try await latest(job: job), lastSuccess: try await lastSuccess(job: job))
+        }
+        return result
+    }
+
     /// Records one finished run.
     public func append(_ record: RunRecord) async throws {
         do {

@@ -28,8 +28,14 @@ public actor JSONLinesHistoryStore: HistoryStore {
     private var appendFiles: [String: AppendFile] = [:]
     private var indexes: [String: JobIndex] = [:]
     private var lastSuccessCache: [String: Date] = [:]
-    /// Runs this process marked as running (their markers are removed once they are recorded).
-    private var markedRunning: Set<Int64> = []
+    /// Each job's latest run, as the owner last saw it. Lines another process appends
+    /// (`batchd once` beside the daemon) are announced by the appender touching
+    /// `runs/.appended`; a change of that file's mtime empties the cache. So a status answer for
+    /// ten thousand jobs costs one `stat` and ten thousand dictionary lookups.
+    private var latestCache: [String: RunRecord?] = [:]
+    private var appendedMark: timespec?
+    /// The runs this process has started and not recorded yet.
+    private let journal: RunJournal
 
     /// What opening the store found and repaired.
     public struct Recovery: Sendable {
@@ -53,6 +59,7 @@ public actor JSONLinesHistoryStore: HistoryStore {
         self.settings = settings
         runsDirectory = "\(stateDirectory)/runs"
         runningDirectory = "\(stateDirectory)/running"
+        journal = RunJournal(directory: runningDirectory)
         if wanted != .reader {
             for directory in [stateDirectory, runsDirectory, runningDirectory, "\(stateDirectory)/state"] {
                 do {
@@ -96,28 +103,32 @@ public actor JSONLinesHistoryStore: HistoryStore {
         if indexLock >= 0 { close(indexLock) }  // releases ownership
     }
 
-    /// Turns runs left marked as running by a dead process into `interrupted` records.
-    /// Called once by the daemon after opening.
+    /// Turns runs left marked as running by a dead process into `interrupted` records: the
+    /// entries of run journals (`running/<pid>.jsonl`, see `RunJournal`) of processes that are
+    /// gone, and the one-run marker files (`running/<id>.json`) of batchd 0.1. Called once by
+    /// the daemon after opening, before any run starts.
     public func recoverInterruptedRuns(now: Date) throws -> [RunRecord] {
         var recorded: [RunRecord] = []
-        let markers = (try? FileManager.default.contentsOfDirectory(atPath: runningDirectory)) ?? []
-        for name in markers.sorted() where name.hasSuffix(".json") {
+        var seen: Set<Int64> = []
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: runningDirectory)) ?? []
+        for name in files.sorted() {
             let path = "\(runningDirectory)/\(name)"
-            guard let data = FileManager.default.contents(atPath: path),
-                  let marker = try? JSONParser.parse(Array(data)),
-                  let id = marker["id"]?.intValue, let job = marker["job"]?.stringValue, JobName.isValid(job) else {
-                unlink(path)
+            if name.hasSuffix(".compact") {
+                unlink(path)  // a compaction cut short; the journal it was for is still there
                 continue
             }
-            if let pid = marker["pid"]?.intValue, pid != Int64(getpid()), kill(pid_t(pid), 0) == 0 {
-                continue  // a run of another live process (`batchd once`)
+            guard name.hasSuffix(".jsonl") || name.hasSuffix(".json") else { continue }
+            let entries = RunJournal.entries(in: path)
+            // A journal names its process; a marker file says it inside.
+            let owner = name.hasSuffix(".jsonl") ? Int32(name.dropLast(6)) : entries.first?.pid
+            if let owner, owner != getpid(), kill(owner, 0) == 0 {
+                continue  // the runs of another live process (`batchd once`)
             }
-            if try run(id: id) == nil {
+            for entry in entries where seen.insert(entry.id).inserted {
+                guard try run(id: entry.id) == nil else { continue }
                 let record = RunRecord(
-                    id: id, jobType: job, displayName: marker["displayName"]?.stringValue ?? job, status: .interrupted,
-                    trigger: marker["trigger"]?.stringValue.flatMap(RunTrigger.init) ?? .schedule,
-                    attempt: Int(marker["attempt"]?.intValue ?? 1),
-                    startedAt: marker["startedAt"]?.stringValue.flatMap(Timestamp.parse) ?? now, completedAt: now,
+                    id: entry.id, jobType: entry.job, displayName: entry.displayName, status: .interrupted,
+                    trigger: entry.trigger, attempt: entry.attempt, startedAt: entry.startedAt ?? now, completedAt: now,
                     error: "batchd stopped while this run was in progress (found at start-up)"
                 )
                 try append([record])
@@ -137,16 +148,8 @@ public actor JSONLinesHistoryStore: HistoryStore {
     }
 
     public func runStarted(id: Int64, job: String, displayName: String, trigger: RunTrigger, attempt: Int, at: Date) throws {
-        let marker: JSONValue = [
-            "id": .int(id), "job": .string(job), "displayName": .string(displayName), "trigger": .string(trigger.rawValue),
-            "attempt": .int(Int64(attempt)), "startedAt": .string(Timestamp.iso8601(at)), "pid": .int(Int64(getpid())),
-        ]
-        do {
-            try AtomicFile.write(Array(JSONWriter.string(marker).utf8), to: markerPath(id), sync: false)
-        } catch {
-            throw HistoryError(error.description)
-        }
-        markedRunning.insert(id)
+        guard role != .reader else { throw HistoryError("the history is open read-only") }
+        try journal.started(.init(id: id, job: job, displayName: displayName, trigger: trigger, attempt: attempt, startedAt: at, pid: getpid()))
     }
 
     public func append(_ records: [RunRecord]) throws {
@@ -175,10 +178,8 @@ public actor JSONLinesHistoryStore: HistoryStore {
                 throw HistoryAppendFailure(recorded: written.count, error: error, durable: false)
             }
         }
-        // From here on the runs are recorded: their markers can go.
-        for record in written where markedRunning.remove(record.id) != nil || record.status == .interrupted {
-            unlink(markerPath(record.id))
-        }
+        // From here on the runs are recorded: the journal can forget them.
+        for record in written { journal.recorded(record.id) }
         if let failure {
             throw HistoryAppendFailure(recorded: written.count, error: failure, durable: true)
         }
@@ -203,7 +204,16 @@ public actor JSONLinesHistoryStore: HistoryStore {
         if record.status == .completed, record.startedAt > lastSuccessCache[record.jobType] ?? .distantPast {
             lastSuccessCache[record.jobType] = record.startedAt
         }
-        guard role == .owner else { return file }
+        latestCache[record.jobType] = .some(record)
+        guard role == .owner else {
+            // Tell the owner that its view of this job is out of date.
+            let mark = open("\(runsDirectory)/.appended", O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+            if mark >= 0 {
+                _ = futimens(mark, nil)
+                close(mark)
+            }
+            return file
+        }
         do {
             // Index the line; lines another process appended first are caught up on the way.
             let index = try ownedIndex(for: record.jobType)
@@ -256,6 +266,29 @@ public actor JSONLinesHistoryStore: HistoryStore {
         return try candidates.sorted { $0.entry.id > $1.entry.id }.prefix(limit).compactMap { try $0.view.record($0.entry) }
     }
 
+    public func summaries(of jobs: [String]) throws -> [String: JobHistorySummary] {
+        var info = stat()
+        let mark = stat("\(runsDirectory)/.appended", &info) == 0 ? info.st_mtim : nil
+        if mark?.tv_sec != appendedMark?.tv_sec || mark?.tv_nsec != appendedMark?.tv_nsec {
+            latestCache = [:]
+            lastSuccessCache = [:]
+            appendedMark = mark
+        }
+        var result: [String: JobHistorySummary] = [:]
+        result.reserveCapacity(jobs.count)
+        for job in jobs {
+            let latest: RunRecord?
+            if let cached = latestCache[job] {
+                latest = cached
+            } else {
+                latest = try self.latest(job: job)
+                latestCache[job] = .some(latest)
+            }
+            result[job] = JobHistorySummary(latest: latest, lastSuccess: latest == nil ? nil : try lastSuccess(job: job))
+        }
+        return result
+    }
+
     /// The latest run of every job that has a history file, for `status` and the API.
     public func latestByJob() throws -> [String: RunRecord] {
         var result: [String: RunRecord] = [:]
@@ -269,10 +302,6 @@ public actor JSONLinesHistoryStore: HistoryStore {
 
     nonisolated func path(of job: String) -> String {
         "\(runsDirectory)/\(job).jsonl"
-    }
-
-    private func markerPath(_ id: Int64) -> String {
-        "\(runningDirectory)/\(id).json"
     }
 
     private func appendFile(for job: String) throws(HistoryError) -> AppendFile {

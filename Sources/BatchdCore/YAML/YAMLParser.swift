@@ -65,16 +65,38 @@ private struct TreeBuilder {
         case failed
     }
 
-    private enum Frame {
-        case sequence(mark: SourceMark, anchor: String?, items: [YAMLNode])
-        /// `merged` holds keys that came in through `<<`; a key written explicitly replaces them.
-        case mapping(mark: SourceMark, anchor: String?, pairs: [YAMLNode.Pair], pendingKey: YAMLNode?, merged: Set<String>)
+    /// An open sequence or mapping, filled in place: a class, so that adding the ten
+    /// thousandth job to `jobs:` neither copies the nine thousand before it nor searches them
+    /// for a duplicate key (`positions` does).
+    private final class Frame {
+        let mark: SourceMark
+        let anchor: String?
+        let isMapping: Bool
+        var items: [YAMLNode] = []
+        var pairs: [YAMLNode.Pair] = []
+        var positions: [String: Int] = [:]
+        var pendingKey: YAMLNode?
+        /// Keys that came in through `<<`; a key written explicitly replaces them.
+        var merged: Set<String> = []
+        /// Expanded node count of the frame (for anchors, which aliases repeat).
+        var size = 1
+
+        init(mark: SourceMark, anchor: String?, isMapping: Bool) {
+            self.mark = mark
+            self.anchor = anchor
+            self.isMapping = isMapping
+        }
+
+        var node: YAMLNode {
+            YAMLNode(isMapping ? .mapping(pairs) : .sequence(items), at: mark)
+        }
     }
 
     let log: DiagnosticLog
     private var stack: [Frame] = []
     private var anchors: [String: (node: YAMLNode, size: Int)] = [:]
-    private var sizes: [Int] = []  // expanded node count of each open frame
+    /// Nodes the document expands to (aliases count their whole target again): the cap that
+    /// stops a "billion laughs" file.
     private var expandedNodes = 0
     private var root: YAMLNode?
     private var documents = 0
@@ -107,32 +129,24 @@ private struct TreeBuilder {
             }
             let quoted = scalar.style != YAML_PLAIN_SCALAR_STYLE || explicitString
             let node = YAMLNode(.scalar(text, quoted ? .quoted : .plain), at: mark)
-            return add(node, size: 1, anchor: anchorName(scalar.anchor), at: mark)
-        case YAML_SEQUENCE_START_EVENT:
+            return add(node, size: 1, new: 1, anchor: anchorName(scalar.anchor), at: mark)
+        case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
             guard stack.count < YAMLParser.maximumDepth else { return tooDeep(mark) }
-            stack.append(.sequence(mark: mark, anchor: anchorName(event.data.sequence_start.anchor), items: []))
-            sizes.append(1)
-            return .more
-        case YAML_MAPPING_START_EVENT:
-            guard stack.count < YAMLParser.maximumDepth else { return tooDeep(mark) }
-            stack.append(.mapping(mark: mark, anchor: anchorName(event.data.mapping_start.anchor), pairs: [], pendingKey: nil, merged: []))
-            sizes.append(1)
+            let isMapping = event.type == YAML_MAPPING_START_EVENT
+            let anchor = isMapping ? event.data.mapping_start.anchor : event.data.sequence_start.anchor
+            stack.append(Frame(mark: mark, anchor: anchorName(anchor), isMapping: isMapping))
             return .more
         case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
-            guard let frame = stack.popLast(), let size = sizes.popLast() else { return .failed }
-            switch frame {
-            case .sequence(let start, let anchor, let items):
-                return add(YAMLNode(.sequence(items), at: start), size: size, anchor: anchor, at: start)
-            case .mapping(let start, let anchor, let pairs, _, _):
-                return add(YAMLNode(.mapping(pairs), at: start), size: size, anchor: anchor, at: start)
-            }
+            guard let frame = stack.popLast() else { return .failed }
+            // Its children were counted as they came; the container itself is one more node.
+            return add(frame.node, size: frame.size, new: 1, anchor: frame.anchor, at: frame.mark)
         case YAML_ALIAS_EVENT:
             let name = anchorName(event.data.alias.anchor) ?? ""
             guard let target = anchors[name] else {
                 log.error("alias '*\(name)' refers to no anchor defined before it", at: mark)
                 return .failed
             }
-            return add(target.node, size: target.size, anchor: nil, at: mark)
+            return add(target.node, size: target.size, new: target.size, anchor: nil, at: mark)
         default:
             return .more
         }
@@ -149,8 +163,10 @@ private struct TreeBuilder {
         return .failed
     }
 
-    private mutating func add(_ node: YAMLNode, size: Int, anchor: String?, at mark: SourceMark) -> Step {
-        expandedNodes += size
+    /// Adds a finished node to the open frame. `size` is the nodes it stands for (an anchor
+    /// remembers it), `new` the nodes it adds to the document (an alias repeats its target).
+    private mutating func add(_ node: YAMLNode, size: Int, new: Int, anchor: String?, at mark: SourceMark) -> Step {
+        expandedNodes += new
         if expandedNodes > YAMLParser.maximumExpandedNodes {
             log.error("the document expands to more than \(YAMLParser.maximumExpandedNodes) nodes (aliases repeating large parts?)", at: mark)
             return .failed
@@ -158,36 +174,35 @@ private struct TreeBuilder {
         if let anchor {
             anchors[anchor] = (node, size)
         }
-        guard let top = stack.popLast() else {
+        guard let frame = stack.last else {
             root = node
             return .more
         }
-        sizes[sizes.count - 1] += size
-        switch top {
-        case .sequence(let start, let anchorName, var items):
-            items.append(node)
-            stack.append(.sequence(mark: start, anchor: anchorName, items: items))
-        case .mapping(let start, let anchorName, var pairs, let pendingKey, var merged):
-            if let key = pendingKey {
-                let keyText = key.scalarText ?? ""
-                if keyText == "<<" {
-                    merged.formUnion(merge(node, into: &pairs, at: key.mark))
-                } else if let index = pairs.firstIndex(where: { $0.key.scalarText == keyText }) {
-                    if merged.remove(keyText) != nil {
-                        pairs[index] = YAMLNode.Pair(key: key, value: node)
-                    } else {
-                        log.error("duplicate key '\(keyText)' (first at line \(pairs[index].key.mark.line))", at: key.mark)
-                    }
-                } else {
-                    pairs.append(YAMLNode.Pair(key: key, value: node))
-                }
-                stack.append(.mapping(mark: start, anchor: anchorName, pairs: pairs, pendingKey: nil, merged: merged))
-            } else {
-                if key(isAcceptable: node) == false {
-                    log.error("mapping keys must be plain strings, not \(node.kindDescription)", at: node.mark)
-                }
-                stack.append(.mapping(mark: start, anchor: anchorName, pairs: pairs, pendingKey: node, merged: merged))
+        frame.size += size
+        guard frame.isMapping else {
+            frame.items.append(node)
+            return .more
+        }
+        guard let key = frame.pendingKey else {
+            if key(isAcceptable: node) == false {
+                log.error("mapping keys must be plain strings, not \(node.kindDescription)", at: node.mark)
             }
+            frame.pendingKey = node
+            return .more
+        }
+        frame.pendingKey = nil
+        let keyText = key.scalarText ?? ""
+        if keyText == "<<" {
+            frame.merged.formUnion(merge(node, into: frame, at: key.mark))
+        } else if let index = frame.positions[keyText] {
+            if frame.merged.remove(keyText) != nil {
+                frame.pairs[index] = YAMLNode.Pair(key: key, value: node)
+            } else {
+                log.error("duplicate key '\(keyText)' (first at line \(frame.pairs[index].key.mark.line))", at: key.mark)
+            }
+        } else {
+            frame.positions[keyText] = frame.pairs.count
+            frame.pairs.append(YAMLNode.Pair(key: key, value: node))
         }
         return .more
     }
@@ -199,7 +214,7 @@ private struct TreeBuilder {
 
     /// YAML merge keys (`<<: *defaults`): keys already present win, as the merge-key spec says.
     /// Returns the keys it added, which keys written later in the mapping may replace.
-    private func merge(_ source: YAMLNode, into pairs: inout [YAMLNode.Pair], at mark: SourceMark) -> Set<String> {
+    private func merge(_ source: YAMLNode, into frame: Frame, at mark: SourceMark) -> Set<String> {
         let sources: [YAMLNode]
         var added = Set<String>()
         switch source.content {
@@ -214,9 +229,12 @@ private struct TreeBuilder {
                 log.error("a merge key '<<' takes mappings, not \(item.kindDescription)", at: item.mark)
                 continue
             }
-            for pair in extra where !pairs.contains(where: { $0.key.scalarText == pair.key.scalarText }) {
-                pairs.append(pair)
-                pair.key.scalarText.map { _ = added.insert($0) }
+            for pair in extra {
+                let text = pair.key.scalarText ?? ""
+                guard frame.positions[text] == nil else { continue }
+                frame.positions[text] = frame.pairs.count
+                frame.pairs.append(pair)
+                added.insert(text)
             }
         }
         return added
