@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
+#include <malloc.h>
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
@@ -130,4 +131,8 @@ int CBatchd_wait_readable_ms(int fd, int milliseconds) {
 
 int CBatchd_syncfs(int fd) {
     return syncfs(fd);
+}
+
+int CBatchd_trim_heap(void) {
+    return malloc_trim(0);
 }

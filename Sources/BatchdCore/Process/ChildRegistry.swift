@@ -38,10 +38,9 @@ public enum OrphanReaper {
     }
 
     static func reapOrphans() {
-        let me = getpid()
-        for process in ProcessTable.all() where process.state == "Z" && process.parent == me && !ChildRegistry.contains(process.pid) {
+        for pid in ProcessTable.children() where !ChildRegistry.contains(pid) && ProcessTable.isZombie(pid) {
             var status: Int32 = 0
-            waitpid(process.pid, &status, WNOHANG)
+            waitpid(pid, &status, WNOHANG)
         }
     }
 }
@@ -66,6 +65,28 @@ enum ProcessTable {
             guard fields.count > 3, let state = fields[0].first, let parent = pid_t(fields[1]), let group = pid_t(fields[2]) else { return nil }
             return Entry(pid: pid, state: state, parent: parent, group: group)
         }
+    }
+
+    /// This process's children (its own and the orphans handed to it), from
+    /// `/proc/self/task/*/children`: a SIGCHLD per finished run must not mean a walk through
+    /// every process of the machine. Falls back to that walk where the file does not exist.
+    static func children() -> [pid_t] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        var found: [pid_t] = []
+        var listed = false
+        for task in tasks {
+            guard let text = try? String(contentsOfFile: "/proc/self/task/\(task)/children", encoding: .utf8) else { continue }
+            listed = true
+            found += text.split(separator: " ").compactMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }
+        if listed { return found }
+        let me = getpid()
+        return all().filter { $0.parent == me }.map(\.pid)
+    }
+
+    static func isZombie(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
+        return stat[stat.index(after: close)...].dropFirst().first == "Z"
     }
 
     /// Whether any process of the group is still alive (zombies waiting to be reaped are not).

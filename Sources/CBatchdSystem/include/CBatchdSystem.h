@@ -51,4 +51,8 @@ int CBatchd_read_signal(int fd);
 /// commits its journal once; 0 or -1 and errno.
 int CBatchd_syncfs(int fd);
 
+/// malloc_trim(0): gives the heap's free pages back to the system (glibc keeps them otherwise,
+/// so a daemon's RSS would stay at the high-water mark of loading its configuration).
+int CBatchd_trim_heap(void);
+
 #endif
