@@ -10,7 +10,7 @@ public final class LocalRegistry: @unchecked Sendable {  // set once in init
     public let port: Int
     public var baseURL: String { "http://127.0.0.1:\(port)" }
     private let folder: String
-    private let process = Process()
+    private let process: Subprocess
 
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
@@ -30,11 +30,7 @@ public final class LocalRegistry: @unchecked Sendable {  // set once in init
         http: { addr: 127.0.0.1:\(port), secret: batchd-test }
         """
         try config.write(toFile: "\(folder)/config.yml", atomically: true, encoding: .utf8)
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["serve", "\(folder)/config.yml"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: "\(folder)/log").creatingEmpty())
-        try ProcessLauncher.run(process)
+        process = try Subprocess(Self.binary, ["serve", "\(folder)/config.yml"], stderr: .file("\(folder)/log"))
         // Up when /v2/ answers; a registry that exits meanwhile has said why in its log.
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline, process.isRunning {
@@ -52,10 +48,8 @@ public final class LocalRegistry: @unchecked Sendable {  // set once in init
     }
 
     public func stop() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
+        process.terminate()
+        process.wait()
     }
 
     /// Pushes a one-config image as `repository:tag` and returns its manifest digest. A different
@@ -103,13 +97,6 @@ public final class LocalRegistry: @unchecked Sendable {  // set once in init
         }
         guard bound else { throw Failure(description: "cannot find a free port: \(String(cString: strerror(errno)))") }
         return Int(UInt16(bigEndian: address.sin_port))
-    }
-}
-
-private extension URL {
-    func creatingEmpty() throws -> URL {
-        _ = FileManager.default.createFile(atPath: path, contents: nil)
-        return self
     }
 }
 

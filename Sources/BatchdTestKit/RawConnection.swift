@@ -24,9 +24,10 @@ public final class RawConnection: @unchecked Sendable {  // used from one thread
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw Failed(description: "connect to 127.0.0.1:\(port): \(reason)")
+            // No close here: every stored property is set, so a throw runs deinit, which
+            // closes `fd`. Closing it twice once closed another thread's socket (a test
+            // server's listener) that had been given the same number in between.
+            throw Failed(description: "connect to 127.0.0.1:\(port): \(String(cString: strerror(errno)))")
         }
     }
 

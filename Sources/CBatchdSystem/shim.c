@@ -55,6 +55,14 @@ int CBatchd_spawn(const char *const argv[], const char *const envp[], const char
     return result;
 }
 
+int CBatchd_spawn_actions_chdir(posix_spawn_file_actions_t *actions, const char *directory) {
+    return posix_spawn_file_actions_addchdir_np(actions, directory);
+}
+
+int CBatchd_spawn_actions_closefrom(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}
+
 int CBatchd_pipe_cloexec(int fds[2]) {
     return pipe2(fds, O_CLOEXEC);
 }

@@ -21,24 +21,16 @@ struct BatchdProcess {
     }
 
     static func run(_ arguments: [String], in directory: URL? = nil, environment extra: [String: String] = [:]) throws -> Outcome {
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        if let directory { process.currentDirectoryURL = directory }
         var environment = ProcessInfo.processInfo.environment
         environment["BATCHD_CONFIG"] = nil
         environment.merge(extra) { _, new in new }
-        process.environment = environment
         // Output goes to files rather than pipes: a chatty child can never block on a full pipe.
         let folder = try TemporaryFolder()
-        let stdoutURL = try folder.write("stdout", ""), stderrURL = try folder.write("stderr", "")
-        process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
-        process.standardError = try FileHandle(forWritingTo: stderrURL)
-        process.standardInput = FileHandle.nullDevice
-        try ProcessLauncher.run(process)
-        process.waitUntilExit()
+        let stdoutURL = folder.url.appendingPathComponent("stdout"), stderrURL = folder.url.appendingPathComponent("stderr")
+        let process = try Subprocess(binary.path, arguments, environment: environment, directory: directory?.path,
+                                     stdout: .file(stdoutURL.path), stderr: .file(stderrURL.path))
         return Outcome(
-            status: process.terminationStatus,
+            status: process.wait(),
             stdout: try String(contentsOf: stdoutURL, encoding: .utf8),
             stderr: try String(contentsOf: stderrURL, encoding: .utf8)
         )
@@ -48,18 +40,12 @@ struct BatchdProcess {
 extension BatchdProcess {
     /// Runs another program (promtool, jq, systemd-analyze) with `stdin` as its input.
     static func runTool(_ path: String, _ arguments: [String], stdin: URL? = nil) throws -> Outcome {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
         let folder = try TemporaryFolder()
-        let stdoutURL = try folder.write("stdout", ""), stderrURL = try folder.write("stderr", "")
-        process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
-        process.standardError = try FileHandle(forWritingTo: stderrURL)
-        process.standardInput = try stdin.map { try FileHandle(forReadingFrom: $0) } ?? FileHandle.nullDevice
-        try ProcessLauncher.run(process)
-        process.waitUntilExit()
+        let stdoutURL = folder.url.appendingPathComponent("stdout"), stderrURL = folder.url.appendingPathComponent("stderr")
+        let process = try Subprocess(path, arguments, stdin: stdin.map { .file($0.path) } ?? .null,
+                                     stdout: .file(stdoutURL.path), stderr: .file(stderrURL.path))
         return Outcome(
-            status: process.terminationStatus,
+            status: process.wait(),
             stdout: try String(contentsOf: stdoutURL, encoding: .utf8),
             stderr: try String(contentsOf: stderrURL, encoding: .utf8)
         )

@@ -5,7 +5,7 @@ import Testing
 /// A `batchd run` daemon started from the built binary, whose stderr log is read line by line
 /// on a thread, so that a test blocks until a given line appears instead of sleeping.
 final class DaemonProcess: @unchecked Sendable {  // state behind `condition`
-    let process = Process()
+    let process: Subprocess
     let folder: TemporaryFolder
     private let condition = NSCondition()
     private var lines: [String] = []
@@ -19,18 +19,11 @@ final class DaemonProcess: @unchecked Sendable {  // state behind `condition`
 
     init(folder: TemporaryFolder, environment: [String: String] = [:], arguments: [String] = []) throws {
         self.folder = folder
-        process.executableURL = BatchdProcess.binary
-        process.arguments = ["run", "--config", folder.url.appendingPathComponent("batch.yaml").path] + arguments
-        process.currentDirectoryURL = folder.url
         var env = ProcessInfo.processInfo.environment
         env.merge(environment) { _, new in new }
-        process.environment = env
-        let pipe = Pipe()
-        process.standardError = pipe
-        process.standardOutput = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        try ProcessLauncher.run(process)
-        let reader = pipe.fileHandleForReading
+        process = try Subprocess(BatchdProcess.binary.path, ["run", "--config", folder.url.appendingPathComponent("batch.yaml").path] + arguments,
+                                 environment: env, directory: folder.url.path, stderr: .pipe)
+        let reader = process.stderrReader!
         let thread = Thread { [self] in
             var buffer = Data()
             while true {
@@ -55,14 +48,12 @@ final class DaemonProcess: @unchecked Sendable {  // state behind `condition`
     }
 
     deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        process.signal(SIGKILL)
+        process.wait()
     }
 
     var stateDirectory: URL { folder.url.appendingPathComponent(".batchd") }
-    var pid: Int32 { process.processIdentifier }
+    var pid: Int32 { process.pid }
 
     /// Blocks until a log line contains every one of `parts` (counting from line `after`), or
     /// fails the test after `timeout`. Returns the line's index.
@@ -92,13 +83,12 @@ final class DaemonProcess: @unchecked Sendable {  // state behind `condition`
     }
 
     func signal(_ number: Int32) {
-        kill(process.processIdentifier, number)
+        process.signal(number)
     }
 
     /// Waits for the daemon to exit and returns its status.
     func exitStatus() -> Int32 {
-        process.waitUntilExit()
-        return process.terminationStatus
+        process.wait()
     }
 
     /// The run records of `job`, parsed loosely (the unit tests check the format exactly).

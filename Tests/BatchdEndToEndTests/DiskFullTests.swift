@@ -11,19 +11,9 @@ struct DiskFullTests {
         let folder = try TemporaryFolder()
         let state = folder.url.appendingPathComponent("state")
         try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
-        let mount = Process()
-        mount.executableURL = URL(fileURLWithPath: "/bin/mount")
-        mount.arguments = ["-t", "tmpfs", "-o", "size=512k", "tmpfs", state.path]
-        try ProcessLauncher.run(mount)
-        mount.waitUntilExit()
-        try #require(mount.terminationStatus == 0, "cannot mount a tmpfs")
-        defer {
-            let umount = Process()
-            umount.executableURL = URL(fileURLWithPath: "/bin/umount")
-            umount.arguments = ["-l", state.path]
-            try? ProcessLauncher.run(umount)
-            umount.waitUntilExit()
-        }
+        let mount = try Subprocess("/bin/mount", ["-t", "tmpfs", "-o", "size=512k", "tmpfs", state.path])
+        try #require(mount.wait() == 0, "cannot mount a tmpfs")
+        defer { _ = try? Subprocess("/bin/umount", ["-l", state.path]).wait() }
         try folder.write("batch.yaml", """
         stateDir: state
         jobs:

@@ -12,17 +12,12 @@ struct PID1Tests {
         jobs:
           orphans: { type: command, enabled: true, every: 1s, shell: 'sleep 0.1 & sleep 0.2 & echo left two behind' }
         """)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
-        process.arguments = ["--pid", "--fork", "--mount-proc", "--kill-child=SIGKILL", BatchdProcess.binary.path, "run", "--config", config.path]
-        let log = try folder.write("log", "")
-        process.standardError = try FileHandle(forWritingTo: log)
-        process.standardOutput = FileHandle.nullDevice
-        try ProcessLauncher.run(process)
-        defer { if process.isRunning { process.terminate() } }
+        let log = folder.url.appendingPathComponent("log")
+        let process = try Subprocess("/usr/bin/unshare", ["--pid", "--fork", "--mount-proc", "--kill-child=SIGKILL", BatchdProcess.binary.path, "run", "--config", config.path],
+                                     stderr: .file(log.path))
 
         // The daemon is unshare's child; inside its namespace it is PID 1.
-        let daemon = try #require(waitFor(seconds: 20) { childPID(of: process.processIdentifier) })
+        let daemon = try #require(waitFor(seconds: 20) { childPID(of: process.pid) })
         #expect(try String(contentsOfFile: "/proc/\(daemon)/status", encoding: .utf8).contains("NSpid:\t\(daemon)\t1"))
         // Three runs, six orphans; once their sleeps end, none may stay a zombie.
         _ = try #require(waitFor(seconds: 20) { try? String(contentsOf: log, encoding: .utf8).components(separatedBy: "run recorded").count > 3 ? true : nil })
@@ -30,7 +25,7 @@ struct PID1Tests {
         #expect(reaped == true, "zombie children of the daemon remain: \(zombieChildren(of: daemon))")
         // Signals from the parent namespace still reach it (unshare itself ignores SIGTERM).
         kill(daemon, SIGTERM)
-        process.waitUntilExit()
+        process.wait()
         #expect(try String(contentsOf: log, encoding: .utf8).contains("stopped; every run is recorded"))
     }
 

@@ -191,19 +191,11 @@ struct APIEndpointTests {
         _ = try await api.post("/api/batch/trigger", #"{"jobType":"hourly"}"#)
         _ = await api.events.finished("hourly")
         let metrics = try await api.get("/metrics")
-        let check = Process()
-        check.executableURL = URL(fileURLWithPath: promtool)
-        check.arguments = ["check", "metrics"]
-        let input = Pipe(), output = Pipe()
-        check.standardInput = input
-        check.standardOutput = output
-        check.standardError = output
-        try ProcessLauncher.run(check)
-        input.fileHandleForWriting.write(Data(metrics.text.utf8))
-        try input.fileHandleForWriting.close()
-        let said = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        check.waitUntilExit()
-        #expect(check.terminationStatus == 0, "promtool: \(said)")
+        let check = try Subprocess(promtool, ["check", "metrics"], stdin: .pipe, stdout: .pipe, stderr: .stdout)
+        check.stdinWriter!.write(Data(metrics.text.utf8))
+        try check.stdinWriter!.close()
+        let said = String(decoding: check.stdoutReader!.readDataToEndOfFile(), as: UTF8.self)
+        #expect(check.wait() == 0, "promtool: \(said)")
         #expect(said.isEmpty, "promtool has remarks: \(said)")
         for name in RunMetrics.Name.help.keys {
             #expect(metrics.text.contains("# HELP \(name) "), "\(name) is exposed with its help")

@@ -19,7 +19,7 @@ public final class StateLock: Sendable {
             var buffer = [UInt8](repeating: 0, count: 32)
             let count = pread(fd, &buffer, 32, 0)
             let holder = count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
-            close(fd)
+            // No close here: the throw runs deinit (every property is set), which closes `fd`.
             throw HistoryError("another batchd daemon (pid \(holder)) is already running on \(stateDirectory); one daemon per state directory (once, runs, status and reindex still work)")
         }
         let pid = Array("\(getpid())\n".utf8)
@@ -28,7 +28,6 @@ public final class StateLock: Sendable {
     }
 
     deinit {
-        flock(fd, LOCK_UN)
-        close(fd)
+        close(fd)  // drops the lock, if this process held it
     }
 }

@@ -9,6 +9,13 @@
 int CBatchd_spawn(const char *const argv[], const char *const envp[], const char *cwd,
                   int stdout_fd, int stderr_fd, int search_path, pid_t *pid_out);
 
+#include <spawn.h>
+
+/// posix_spawn_file_actions_addchdir_np and _addclosefrom_np (glibc 2.29 and 2.34), which need
+/// _GNU_SOURCE and so are not visible to Swift: the test kit's Subprocess uses them.
+int CBatchd_spawn_actions_chdir(posix_spawn_file_actions_t *actions, const char *directory);
+int CBatchd_spawn_actions_closefrom(posix_spawn_file_actions_t *actions, int from);
+
 /// pipe2(fds, O_CLOEXEC), which needs _GNU_SOURCE and so is not visible to Swift.
 int CBatchd_pipe_cloexec(int fds[2]);
 
