@@ -144,3 +144,7 @@ int CBatchd_syncfs(int fd) {
 int CBatchd_trim_heap(void) {
     return malloc_trim(0);
 }
+
+void CBatchd_name_thread(const char *name) {
+    prctl(PR_SET_NAME, name, 0, 0, 0);
+}

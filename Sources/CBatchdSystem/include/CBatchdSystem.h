@@ -62,4 +62,7 @@ int CBatchd_syncfs(int fd);
 /// so a daemon's RSS would stay at the high-water mark of loading its configuration).
 int CBatchd_trim_heap(void);
 
+/// Names the calling thread (at most 15 bytes are kept), for top -H and /proc/PID/task/*/comm.
+void CBatchd_name_thread(const char *name);
+
 #endif
