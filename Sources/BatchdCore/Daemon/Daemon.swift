@@ -39,7 +39,6 @@ public final class Daemon: Sendable {
     /// Runs until SIGTERM or SIGINT, then shuts down gracefully. Throws only when it cannot start.
     /// The caller must have called `SignalEvents.blockEarly()` before starting any thread.
     public func run() async throws(StartError) {
-        HTTPClient.prepare()  // before any thread uses curl
         let lock: StateLock
         let history: JSONLinesHistoryStore
         do {

@@ -19,8 +19,10 @@ final class CurlMultiLoop: @unchecked Sendable {  // `multi` is used by the loop
     private let multi: UnsafeMutableRawPointer
     private let pending = Mutex(Pending())
 
-    init() {
-        multi = curl_multi_init()
+    /// nil when libcurl cannot be loaded (`CCurl_load_error` says why).
+    init?() {
+        guard let multi = CCurl_multi_init() else { return nil }
+        self.multi = multi
         let thread = Thread { [self] in run() }
         thread.name = "batchd-http"
         thread.start()
@@ -32,13 +34,13 @@ final class CurlMultiLoop: @unchecked Sendable {  // `multi` is used by the loop
             return
         }
         pending.withLock { $0.starts.append((transfer, finish)) }
-        curl_multi_wakeup(multi)
+        CCurl_multi_wakeup(multi)
     }
 
     func cancel(_ transfer: CurlTransfer) {
         transfer.cancelled.store(true, ordering: .relaxed)
         pending.withLock { $0.cancels.append(transfer) }
-        curl_multi_wakeup(multi)
+        CCurl_multi_wakeup(multi)
     }
 
     func statistics(host: String) -> (transfers: Int, connections: Int) {
@@ -54,23 +56,23 @@ final class CurlMultiLoop: @unchecked Sendable {  // `multi` is used by the loop
             }
             for (transfer, finish) in starts {
                 active[transfer.handle!] = (transfer, finish)
-                curl_multi_add_handle(multi, transfer.handle)
+                CCurl_multi_add_handle(multi, transfer.handle)
             }
             for transfer in cancels {
                 // A cancelled transfer still in the set ends now, not at its next progress call.
                 guard let handle = transfer.handle, let (_, finish) = active.removeValue(forKey: handle) else { continue }
-                curl_multi_remove_handle(multi, handle)
+                CCurl_multi_remove_handle(multi, handle)
                 finish(transfer.outcome(CURLE_ABORTED_BY_CALLBACK))
             }
             var running: Int32 = 0
-            curl_multi_perform(multi, &running)
+            CCurl_multi_perform(multi, &running)
             var left: Int32 = 0
-            while let message = curl_multi_info_read(multi, &left) {
+            while let message = CCurl_multi_info_read(multi, &left) {
                 guard CCurl_msg_is_done(message) != 0, let handle = message.pointee.easy_handle,
                       let (transfer, finish) = active.removeValue(forKey: handle) else { continue }
                 let code = CCurl_msg_result(message)
                 let opened = transfer.connectionsOpened
-                curl_multi_remove_handle(multi, handle)
+                CCurl_multi_remove_handle(multi, handle)
                 let host = URLComponents(string: transfer.request.url).map { "\($0.host ?? ""):\($0.port ?? 0)" } ?? ""
                 pending.withLock {
                     let count = $0.counts[host] ?? (0, 0)
@@ -78,7 +80,9 @@ final class CurlMultiLoop: @unchecked Sendable {  // `multi` is used by the loop
                 }
                 finish(transfer.outcome(code))
             }
-            curl_multi_poll(multi, nil, 0, 1_000, nil)
+            // curl shortens the wait for its own timers; with nothing to do, only a wakeup ends
+            // it, so an idle daemon that has made HTTP requests still never wakes.
+            CCurl_multi_poll(multi, active.isEmpty ? Int32.max : 1_000)
         }
     }
 }

@@ -16,13 +16,13 @@ final class CurlTransfer: @unchecked Sendable {
 
     init(request: HTTPRequest) {
         self.request = request
-        handle = curl_easy_init()
+        handle = CCurl_easy_init()
         guard let handle else { return }
         for header in request.headers {
-            headerList = curl_slist_append(headerList, "\(header.name): \(header.value)")
+            headerList = CCurl_slist_append(headerList, "\(header.name): \(header.value)")
         }
         if request.body != nil, !request.headers.contains(where: { $0.name.lowercased() == "expect" }) {
-            headerList = curl_slist_append(headerList, "Expect:")  // no 100-continue round trip
+            headerList = CCurl_slist_append(headerList, "Expect:")  // no 100-continue round trip
         }
         let context = Unmanaged.passUnretained(self).toOpaque()
         _ = CCurl_setopt_string(handle, CURLOPT_URL, request.url)
@@ -85,8 +85,8 @@ final class CurlTransfer: @unchecked Sendable {
     }
 
     deinit {
-        if let handle { curl_easy_cleanup(handle) }
-        curl_slist_free_all(headerList)
+        if let handle { CCurl_easy_cleanup(handle) }
+        CCurl_slist_free_all(headerList)
     }
 
     /// What curl's result code means for this request.
@@ -98,7 +98,7 @@ final class CurlTransfer: @unchecked Sendable {
             if code == CURLE_OPERATION_TIMEDOUT {
                 return .failure(.init(.timeout, "\(url): no answer within \(DurationText.format(request.timeout))"))
             }
-            return .failure(.init(.transport, "\(url): \(String(cString: curl_easy_strerror(code)))"))
+            return .failure(.init(.transport, "\(url): \(String(cString: CCurl_easy_strerror(code)))"))
         }
         var status = 0
         if let handle { _ = CCurl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status) }

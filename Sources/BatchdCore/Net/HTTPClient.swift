@@ -11,24 +11,21 @@ import Foundation
 public enum HTTPClient {
     public static let userAgent = "batchd/\(BatchdInfo.version) (+libcurl)"
 
-    /// `curl_global_init` must run once before any thread uses curl; the first transfer does it.
-    public static let globalInit: Void = {
-        _ = CCurl_global_init()
-    }()
-
-    /// For the daemon's start, before it starts threads. Where curl's global init is thread-safe
-    /// (curl 7.84 and later), it waits for the first transfer instead: a daemon that runs only
-    /// commands never initialises TLS (3 MB of resident OpenSSL tables, measured here).
-    public static func prepare() {
-        if CCurl_global_init_is_thread_safe() == 0 { _ = globalInit }
-    }
-
-    static let loop: CurlMultiLoop = {
-        _ = globalInit
+    /// libcurl is loaded and initialised by the first transfer: a daemon that runs only
+    /// commands never maps it (nor TLS and the thirty libraries curl brings). Initialising it
+    /// while other threads run is safe where curl is built thread-safe (7.84 and later, as in
+    /// Debian 12); before that it was safe as long as no other thread used curl, and none does
+    /// before this once-only initialiser returns.
+    static let loop: CurlMultiLoop? = {
+        guard CCurl_global_init() == CURLE_OK else { return nil }
         return CurlMultiLoop()
     }()
 
     public static func perform(_ request: HTTPRequest) async throws(HTTPClientError) -> HTTPResponse {
+        guard let loop else {
+            let reason = CCurl_load_error().map { String(cString: $0) } ?? "curl_global_init failed"
+            throw HTTPClientError(.transport, "\(request.url): \(reason)")
+        }
         let transfer = CurlTransfer(request: request)
         let outcome: Result<HTTPResponse, HTTPClientError> = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
@@ -43,7 +40,7 @@ public enum HTTPClient {
     /// Transfers made so far to `host:port` and the connections curl opened for them (tests and
     /// benchmarks check that connections are reused).
     public static func statistics(host: String) -> (transfers: Int, connections: Int) {
-        loop.statistics(host: host)
+        loop?.statistics(host: host) ?? (0, 0)
     }
 }
 
