@@ -10,6 +10,9 @@
 #include <sys/signalfd.h>
 #include <pthread.h>
 #include <sys/prctl.h>
+#include <sys/mman.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -147,4 +150,27 @@ int CBatchd_trim_heap(void) {
 
 void CBatchd_name_thread(const char *name) {
     prctl(PR_SET_NAME, name, 0, 0, 0);
+}
+
+void CBatchd_tune_malloc(void) {
+    mallopt(M_ARENA_MAX, 2);
+    mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+}
+
+long CBatchd_release_code_pages(void) {
+    FILE *maps = fopen("/proc/self/maps", "re");
+    if (!maps) return -1;
+    char line[4096];
+    long released = 0;
+    while (fgets(line, sizeof line, maps)) {
+        unsigned long start, end;
+        char permissions[5];
+        int path_at = 0;
+        if (sscanf(line, "%lx-%lx %4s %*s %*s %*s %n", &start, &end, permissions, &path_at) < 3) continue;
+        // Private, executable, never written (no w), backed by a file (a path, not [vdso]).
+        if (strcmp(permissions, "r-xp") != 0 || path_at == 0 || line[path_at] != '/') continue;
+        if (madvise((void *)start, end - start, MADV_DONTNEED) == 0) released += (long)(end - start);
+    }
+    fclose(maps);
+    return released;
 }

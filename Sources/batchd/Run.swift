@@ -15,6 +15,7 @@ extension Batchd {
         @OptionGroup var logging: LogOptions
 
         func run() throws {
+            ProcessMemory.tuneAllocator()  // before any thread has an arena
             SignalEvents.blockEarly()  // before any thread exists, so every thread inherits it
             let (config, bytes) = try options.loadWithBytesOrExit()
             let logger = logging.logger(for: config)

@@ -62,6 +62,16 @@ int CBatchd_syncfs(int fd);
 /// so a daemon's RSS would stay at the high-water mark of loading its configuration).
 int CBatchd_trim_heap(void);
 
+/// For a long-running daemon rather than a batch program: at most two malloc arenas (not eight
+/// per core: each thread's arena kept its own freed memory), and free memory at the top of a
+/// heap above 128 KiB goes back to the kernel (glibc's threshold grows to 32 MB by itself).
+void CBatchd_tune_malloc(void);
+
+/// Unmaps the pages of program code (r-xp file mappings: the executable and its libraries)
+/// that this process has faulted in so far; they stay in the page cache, and the code the
+/// process runs from now on is mapped again by minor faults. Returns the bytes released.
+long CBatchd_release_code_pages(void);
+
 /// Names the calling thread (at most 15 bytes are kept), for top -H and /proc/PID/task/*/comm.
 void CBatchd_name_thread(const char *name);
 
