@@ -1,4 +1,3 @@
-import CBatchdSystem
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -99,7 +98,9 @@ public final class Daemon: Sendable {
             "config": "\(configPath)", "jobs": "\(config.jobs.count)", "enabled": "\(config.jobs.filter(\.enabled).count)",
             "stateDir": "\(config.stateDirectory)", "pid": "\(getpid())",
         ])
-        let statusWriter = Task { await writeStatusOnChange(StatusBuilder(engine: engine, history: history, state: state)) }
+        let statusFile = StatusFileWriter(builder: StatusBuilder(engine: engine, history: history, state: state),
+                                          stateDirectory: config.stateDirectory, logger: logger)
+        let statusWriter = Task { await statusFile.run() }
         let running = self.state
         let notifications = NotificationService(history: history, notifier: WebhookNotifier(logger: logger)) { running.config.job(named: $0) }
         let finishedRuns = engine.events.subscribe()
@@ -109,10 +110,10 @@ public final class Daemon: Sendable {
         for await next in requests {
             switch next {
             case .fileChanged:
-                await reload(engine: engine, reason: "file changed")
+                await reload(engine: engine, status: statusFile, reason: "file changed")
                 continue
             case .signal(SIGHUP):
-                await reload(engine: engine, reason: "SIGHUP")
+                await reload(engine: engine, status: statusFile, reason: "SIGHUP")
                 continue
             case .signal(let signal):
                 logger.info("\(signal == SIGTERM ? "SIGTERM" : "SIGINT"): shutting down (grace \(DurationText.format(config.shutdownGrace)))")
@@ -128,13 +129,14 @@ public final class Daemon: Sendable {
         engine.events.finish()
         await notifying.value
         statusWriter.cancel()
-        await writeStatus(StatusBuilder(engine: engine, history: history, state: state))
+        await statusWriter.value
+        await statusFile.write()
         logger.info("stopped; every run is recorded")
         withExtendedLifetime((lock, watcher)) {}
     }
 
     /// Re-reads batch.yaml; a valid file is applied at once, an invalid one changes nothing.
-    func reload(engine: Engine, reason: String) async {
+    func reload(engine: Engine, status: StatusFileWriter, reason: String) async {
         let running = state.snapshot
         switch loader.load(path: configPath) {
         case .valid(var newConfig, let bytes):
@@ -143,6 +145,7 @@ public final class Daemon: Sendable {
                     // Back to the running configuration after a refused one: nothing to apply.
                     state.update { $0.lastReload = .init(at: Date(), ok: true, errors: []) }
                     engine.events.publish(.reloaded(ok: true, summary: "unchanged"))
+                    await status.flush()
                     logger.info("reload (\(reason)): the file is back to the running configuration")
                 } else if reason == "SIGHUP" {
                     logger.info("reload (\(reason)): the file is unchanged")
@@ -164,11 +167,13 @@ public final class Daemon: Sendable {
             }
             await engine.apply(newConfig)
             engine.events.publish(.reloaded(ok: true, summary: summary))
+            await status.flush()  // the log line is the signal people and tests wait for
             logger.info("reload (\(reason)): \(summary)")
-            _ = CBatchd_trim_heap()
+            ProcessMemory.releaseFreedHeap()
         case .invalid(let invalid, _):
             state.update { $0.lastReload = .init(at: Date(), ok: false, errors: invalid.diagnostics.map(\.description)) }
             engine.events.publish(.reloaded(ok: false, summary: "\(invalid.diagnostics.count) error(s)"))
+            await status.flush()
             for diagnostic in invalid.diagnostics {
                 logger.error("reload (\(reason)) refused: \(diagnostic)")
             }
@@ -176,46 +181,9 @@ public final class Daemon: Sendable {
         case .unreadable(let error):
             state.update { $0.lastReload = .init(at: Date(), ok: false, errors: [error.description]) }
             engine.events.publish(.reloaded(ok: false, summary: error.description))
+            await status.flush()
             logger.error("reload (\(reason)) refused: \(error); the previous configuration keeps running")
         }
     }
 
-    /// Rewrites status.json after changes. Events only mark it stale: a burst of them (twenty
-    /// runs starting at one instant) costs one rewrite, not twenty, each querying every job.
-    private func writeStatusOnChange(_ builder: StatusBuilder) async {
-        let stale = WakeSignal()
-        let events = builder.engine.events.subscribe()
-        let listener = Task {
-            for await event in events {
-                if case .recordFailed = event { continue }
-                stale.signal()
-            }
-        }
-        defer { listener.cancel() }
-        await writeStatus(builder)
-        // Loading the file, planning every job and the first status leave freed memory behind
-        // (ten thousand jobs: 15 MB); give it back rather than idle at that high-water mark.
-        _ = CBatchd_trim_heap()
-        let clock = ContinuousClock()
-        while !Task.isCancelled {
-            await stale.wait()
-            guard !Task.isCancelled else { break }
-            let started = clock.now
-            await writeStatus(builder)
-            // Under a burst (ten thousand jobs due at midnight) the file is rewritten at most
-            // every 20 ms, and never more than a third of the time: it is a picture of the
-            // daemon, not its log.
-            let took = clock.now - started
-            try? await Task.sleep(for: max(.milliseconds(20) - took, took * 2))
-        }
-    }
-
-    private func writeStatus(_ builder: StatusBuilder) async {
-        let status = await builder.build()
-        do {
-            try AtomicFile.write(Array((JSONWriter.string(status.json) + "\n").utf8), to: "\(config.stateDirectory)/status.json", sync: false)
-        } catch {
-            logger.warning("cannot write status.json: \(error)")
-        }
-    }
 }
