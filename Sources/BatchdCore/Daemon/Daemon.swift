@@ -168,8 +168,7 @@ public final class Daemon: Sendable {
             await engine.apply(newConfig)
             engine.events.publish(.reloaded(ok: true, summary: summary))
             await status.flush()  // the log line is the signal people and tests wait for
-            logger.info("reload (\(reason)): \(summary)")
-            ProcessMemory.releaseFreedHeap()
+            logger.info("reload (\(reason)): \(summary)")  // and StatusFileWriter gives the reload's memory back
         case .invalid(let invalid, _):
             state.update { $0.lastReload = .init(at: Date(), ok: false, errors: invalid.diagnostics.map(\.description)) }
             engine.events.publish(.reloaded(ok: false, summary: "\(invalid.diagnostics.count) error(s)"))

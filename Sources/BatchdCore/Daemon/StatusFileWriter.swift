@@ -8,6 +8,11 @@ import Synchronization
 /// costs one rewrite, not twenty, each querying every job. `flush` is for the reload path:
 /// it returns once the file shows everything that happened before the call, so that when
 /// the log says "reload: +b", `batchd status` already lists b.
+///
+/// It also decides when start-up is over: the rewrite that follows the scheduler's first sleep
+/// (every job planned, the first runs started), and the one that follows each applied reload,
+/// end a burst of work; after the pause that follows that rewrite (so that the writer's own
+/// steady-state code has run too) the daemon gives the burst's memory back (`ProcessMemory`).
 final class StatusFileWriter: Sendable {
     private struct Flushes {
         var requested = 0
@@ -19,6 +24,8 @@ final class StatusFileWriter: Sendable {
     private let logger: Logger
     private let stale = WakeSignal()
     private let flushes = Mutex(Flushes())
+    private let waitingForFirstSleep = Atomic<Bool>(true)
+    private let releaseAfterWrite = Atomic<Bool>(false)
 
     init(builder: StatusBuilder, stateDirectory: String, logger: Logger) {
         self.builder = builder
@@ -29,17 +36,23 @@ final class StatusFileWriter: Sendable {
     /// Writes the file now, then again after each change, until the task is cancelled.
     func run() async {
         let events = builder.engine.events.subscribe()
-        let listener = Task { [stale] in
+        let listener = Task { [self] in
             for await event in events {
-                if case .recordFailed = event { continue }
+                switch event {
+                case .recordFailed:
+                    continue
+                case .schedulerIdle:
+                    if waitingForFirstSleep.exchange(false, ordering: .relaxed) { releaseAfterWrite.store(true, ordering: .relaxed) }
+                case .reloaded(ok: true, _):
+                    releaseAfterWrite.store(true, ordering: .relaxed)
+                default:
+                    break
+                }
                 stale.signal()
             }
         }
         defer { listener.cancel() }
         await write()
-        // Loading the file, planning every job and the first status leave freed memory behind
-        // (ten thousand jobs: 15 MB); give it back rather than idle at that high-water mark.
-        ProcessMemory.releaseStartupMemory()
         let clock = ContinuousClock()
         while !Task.isCancelled {
             await stale.wait()
@@ -51,6 +64,12 @@ final class StatusFileWriter: Sendable {
             // daemon, not its log.
             let took = clock.now - started
             try? await Task.sleep(for: max(.milliseconds(20) - took, took * 2))
+            if releaseAfterWrite.exchange(false, ordering: .relaxed) {
+                // Loading the file, planning every job and the first status leave freed heap
+                // (ten thousand jobs: 15 MB) and code pages behind; give them back rather than
+                // idle at that high-water mark.
+                ProcessMemory.releaseStartupMemory()
+            }
         }
         resumeWaiters(upTo: .max)  // nobody waits for a writer that has stopped
     }
