@@ -17,7 +17,7 @@ test-deps:
 	@scripts/install-deps --test
 
 # The release binary with the Swift runtime and Foundation linked in: it needs no Swift on the
-# machine it runs on, and maps less (RSS 35 -> 30 MB idle with 100 jobs, measured here).
+# machine it runs on, and maps less (bench/RESULTS.md has its footprint beside the peers').
 RELEASE = $(SWIFT) build -c release --product batchd --static-swift-stdlib
 
 build: deps
