@@ -26,6 +26,38 @@ struct DaemonTests {
         #expect((status?["jobs"] as? [[String: Any]])?.first?["name"] as? String == "tick")
     }
 
+    /// No timer wakes an idle daemon: with nothing due for an hour, its threads all sleep in the
+    /// kernel. libdispatch's pool (which batchd's executors replace) would wake it every second,
+    /// so a 2 s window with no context switch at all shows there is none. Start-up ends with a
+    /// few writes, so up to five windows are tried; this sleep is the measurement, not a wait.
+    @Test func anIdleDaemonIsNeverWoken() throws {
+        let daemon = try DaemonProcess(config: """
+        http: { listen: '127.0.0.1:0' }
+        jobs:
+          hourly: { type: command, enabled: true, cron: '0 * * * *', shell: 'true' }
+          daily: { type: noop, enabled: true, cron: '0 3 * * *' }
+        """)
+        daemon.waitForLine("batchd 0.1.0 started")
+        func switches() -> Int {
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(daemon.pid)/task")) ?? []
+            return tasks.reduce(0) { total, task in
+                let status = (try? String(contentsOfFile: "/proc/\(daemon.pid)/task/\(task)/status", encoding: .utf8)) ?? ""
+                return total + status.split(separator: "\n").filter { $0.contains("ctxt_switches") }
+                    .compactMap { Int($0.split(separator: "\t").last?.trimmingCharacters(in: .whitespaces) ?? "") }.reduce(0, +)
+            }
+        }
+        var windows: [Int] = []
+        for _ in 0..<5 {
+            let before = switches()
+            Thread.sleep(forTimeInterval: 2)
+            windows.append(switches() - before)
+            if windows.last == 0 { break }
+        }
+        #expect(windows.last == 0, "context switches of the idle daemon in each 2 s window: \(windows)")
+        daemon.signal(SIGTERM)
+        #expect(daemon.exitStatus() == 0)
+    }
+
     @Test func triggerCancelAndARefusedTrigger() throws {
         let daemon = try DaemonProcess(config: """
         jobs:

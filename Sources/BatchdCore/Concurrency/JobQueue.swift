@@ -2,23 +2,24 @@
 import CBatchdSystem
 import Glibc
 
-/// The jobs of one executor and the threads that run them: a FIFO of ready jobs, a list of
+/// The jobs of one executor and the threads that run them (generic over the job, so that tests
+/// can queue closures; the executors queue `UnownedJob`s): a FIFO of ready jobs, a list of
 /// jobs due later (sorted by deadline on the monotonic clock), one mutex, and two condition
 /// variables: idle threads wait on `work` without a timeout; at most one thread, the
 /// timekeeper, waits on `timer` until the nearest deadline. With nothing ready and nothing
 /// due, every thread sleeps in the kernel until an `enqueue`: no timer wakes the process.
-final class JobQueue: @unchecked Sendable {  // every field is read and written under `mutex`
+final class JobQueue<Job>: @unchecked Sendable {  // every field is read and written under `mutex`
     private struct Timed {
         var deadline: UInt64  // CLOCK_MONOTONIC, nanoseconds
-        var job: UnownedJob
+        var job: Job
     }
 
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let work = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private let timer = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     /// Ready jobs, first in first out: appended to `incoming`, taken from the end of `outgoing`.
-    private var incoming: [UnownedJob] = []
-    private var outgoing: [UnownedJob] = []
+    private var incoming: [Job] = []
+    private var outgoing: [Job] = []
     /// Jobs due later, the latest first, so that the nearest is `removeLast`.
     private var timed: [Timed] = []
     private var idleThreads = 0
@@ -26,11 +27,11 @@ final class JobQueue: @unchecked Sendable {  // every field is read and written 
     private var started = false
     private let threadCount: Int
     private let name: String
-    private let run: @Sendable (UnownedJob) -> Void
+    private let run: @Sendable (Job) -> Void
 
     /// `threads` threads named `name-N` start with the first job (so that a process that never
     /// runs async work starts none) and run each job with `run`.
-    init(threads: Int, name: String, run: @escaping @Sendable (UnownedJob) -> Void) {
+    init(threads: Int, name: String, run: @escaping @Sendable (Job) -> Void) {
         threadCount = threads
         self.name = name
         self.run = run
@@ -43,7 +44,7 @@ final class JobQueue: @unchecked Sendable {  // every field is read and written 
         pthread_condattr_destroy(&attributes)
     }
 
-    func enqueue(_ job: UnownedJob) {
+    func enqueue(_ job: Job) {
         pthread_mutex_lock(mutex)
         incoming.append(job)
         startThreadsIfNeeded()
@@ -52,7 +53,7 @@ final class JobQueue: @unchecked Sendable {  // every field is read and written 
         pthread_mutex_unlock(mutex)
     }
 
-    func enqueue(_ job: UnownedJob, after delay: Duration) {
+    func enqueue(_ job: Job, after delay: Duration) {
         let (seconds, attoseconds) = delay.components  // clamped: past is now, and 2^32 s is forever
         let nanoseconds = seconds < 0 ? 0 : UInt64(min(seconds, 1 << 32)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
         let deadline = JobQueue.monotonicNow() + nanoseconds
@@ -70,11 +71,11 @@ final class JobQueue: @unchecked Sendable {  // every field is read and written 
         guard !started else { return }
         started = true
         for number in 1...threadCount {
-            let context = Unmanaged.passRetained(ThreadStart(queue: self, name: "\(name)-\(number)")).toOpaque()
+            let context = Unmanaged.passRetained(ThreadStart(serve: { self.serve(name: $0) }, name: "\(name)-\(number)")).toOpaque()
             var thread = pthread_t()
             let result = pthread_create(&thread, nil, { context in
                 let start = Unmanaged<ThreadStart>.fromOpaque(context!).takeRetainedValue()
-                start.queue.serve(name: start.name)
+                start.serve(start.name)
                 return nil
             }, context)
             precondition(result == 0, "cannot start the \(name) threads: error \(result)")
@@ -109,7 +110,7 @@ final class JobQueue: @unchecked Sendable {  // every field is read and written 
     }
 
     /// Moves the jobs that came due to the ready line, then takes the first ready one.
-    private func nextReadyJob() -> UnownedJob? {
+    private func nextReadyJob() -> Job? {
         if let nearest = timed.last?.deadline, nearest <= JobQueue.monotonicNow() {
             let now = JobQueue.monotonicNow()
             while let last = timed.last, last.deadline <= now {
@@ -142,10 +143,10 @@ final class JobQueue: @unchecked Sendable {  // every field is read and written 
 }
 
 private final class ThreadStart {
-    let queue: JobQueue
+    let serve: (String) -> Void
     let name: String
-    init(queue: JobQueue, name: String) {
-        self.queue = queue
+    init(serve: @escaping (String) -> Void, name: String) {
+        self.serve = serve
         self.name = name
     }
 }

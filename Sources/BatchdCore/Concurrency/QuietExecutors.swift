@@ -27,7 +27,7 @@ public enum QuietExecutors {
 
 /// Where tasks run unless an actor says otherwise.
 final class PoolExecutor: TaskExecutor, SchedulingExecutor, @unchecked Sendable {  // the queue locks
-    private var queue: JobQueue!
+    private var queue: JobQueue<UnownedJob>!
 
     init(threads: Int) {
         queue = JobQueue(threads: threads, name: "batchd-pool") { [unowned self] job in
@@ -50,7 +50,7 @@ final class PoolExecutor: TaskExecutor, SchedulingExecutor, @unchecked Sendable 
 /// thread to an executor, so main-actor work (none in batchd; a library could have some) runs
 /// on a thread of its own, started with the first such job.
 final class MainThreadExecutor: MainExecutor, @unchecked Sendable {  // the queue locks
-    private var queue: JobQueue!
+    private var queue: JobQueue<UnownedJob>!
 
     init() {
         queue = JobQueue(threads: 1, name: "batchd-main") { [unowned self] job in
