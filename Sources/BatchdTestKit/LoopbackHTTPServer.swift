@@ -42,22 +42,32 @@ public final class LoopbackHTTPServer: @unchecked Sendable {  // fd and port set
     }
 
     public let port: UInt16
-    private let fd: Int32
-    private let respond: @Sendable (Request) -> Response
-    private let received = Mutex<[Request]>([])
+    private let connections: Connections
 
     public var baseURL: String { "http://127.0.0.1:\(port)" }
-    public var requests: [Request] { received.withLock { $0 } }
+    public var requests: [Request] { connections.received.withLock { $0 } }
 
-    /// Bytes sent the moment a connection is accepted, before reading anything (a plain-text
-    /// answer to a TLS handshake, as a server that does not speak TLS gives).
-    private let greeting: [UInt8]?
-
+    /// `greeting`: bytes sent the moment a connection is accepted, before reading anything (a
+    /// plain-text answer to a TLS handshake, as a server that does not speak TLS gives).
     public init(greeting: String? = nil, respond: @escaping @Sendable (Request) -> Response) throws {
-        self.respond = respond
-        self.greeting = greeting.map { Array($0.utf8) }
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        self.fd = fd
+        let (fd, port) = try Self.listen()
+        self.port = port
+        connections = Connections(fd: fd, greeting: greeting.map { Array($0.utf8) }, respond: respond)
+        let thread = Thread { [connections] in connections.acceptLoop() }
+        thread.start()
+    }
+
+    /// Stops accepting: the accept loop sees the shut-down socket and closes it itself (closing
+    /// it here could close another thread's descriptor, given the same number meanwhile).
+    deinit {
+        connections.stopped.store(true, ordering: .relaxed)
+        shutdown(connections.fd, Int32(SHUT_RDWR))
+    }
+
+    /// A socket listening on 127.0.0.1, on a port the kernel picks.
+    private static func listen() throws -> (Int32, UInt16) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EMFILE) }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
@@ -67,34 +77,44 @@ public final class LoopbackHTTPServer: @unchecked Sendable {  // fd and port set
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard bound == 0, listen(fd, 64) == 0 else { throw POSIXError(.EADDRINUSE) }
+        guard bound == 0, Glibc.listen(fd, 64) == 0 else {
+            close(fd)
+            throw POSIXError(.EADDRINUSE)
+        }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
-        port = UInt16(bigEndian: address.sin_port)
-        let thread = Thread { [self] in serve() }
-        thread.start()
+        return (fd, UInt16(bigEndian: address.sin_port))
+    }
+}
+
+/// The listening socket and what answers on it; the accept thread holds it, not the server, so
+/// that the server can go away (and stop it) when its test ends.
+private final class Connections: Sendable {
+    let fd: Int32
+    let greeting: [UInt8]?
+    let respond: @Sendable (LoopbackHTTPServer.Request) -> LoopbackHTTPServer.Response
+    let received = Mutex<[LoopbackHTTPServer.Request]>([])
+    let stopped = Atomic<Bool>(false)
+
+    init(fd: Int32, greeting: [UInt8]?, respond: @escaping @Sendable (LoopbackHTTPServer.Request) -> LoopbackHTTPServer.Response) {
+        self.fd = fd
+        self.greeting = greeting
+        self.respond = respond
     }
 
-    deinit {
-        stopped.store(true, ordering: .relaxed)
-        shutdown(fd, Int32(SHUT_RDWR))
-        close(fd)
-    }
-
-    private let stopped = Atomic<Bool>(false)
-
-    private func serve() {
+    func acceptLoop() {
         while true {
             let client = accept(fd, nil, nil)
             if client < 0 {
-                if errno == EINTR { continue }
-                return
+                if stopped.load(ordering: .relaxed) { break }
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                break
             }
             let thread = Thread { [self] in
                 if let greeting {
-                    _ = greeting.withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
+                    _ = greeting.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                 } else {
                     handle(client)
                 }
@@ -102,6 +122,7 @@ public final class LoopbackHTTPServer: @unchecked Sendable {  // fd and port set
             }
             thread.start()
         }
+        close(fd)
     }
 
     private func handle(_ client: Int32) {
@@ -128,7 +149,7 @@ public final class LoopbackHTTPServer: @unchecked Sendable {  // fd and port set
             guard count > 0 else { break }
             body += chunk[0..<count]
         }
-        let request = Request(method: String(requestLine[0]), path: String(requestLine[1]), headers: headers, body: body)
+        let request = LoopbackHTTPServer.Request(method: String(requestLine[0]), path: String(requestLine[1]), headers: headers, body: body)
         received.withLock { $0.append(request) }
         let response = respond(request)
         if case .silence = response.behaviour {
@@ -145,7 +166,8 @@ public final class LoopbackHTTPServer: @unchecked Sendable {  // fd and port set
         }
         var offset = 0
         while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
+            // send, not write: a client that has hung up is an error here, not a SIGPIPE for the test process
+            let written = bytes[offset...].withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             guard written > 0 else { return }
             offset += written
         }
