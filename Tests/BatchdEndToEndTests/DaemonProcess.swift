@@ -77,6 +77,26 @@ final class DaemonProcess: @unchecked Sendable {  // state behind `condition`
 
     var log: [String] { condition.withLock { lines } }
 
+    /// Blocks until status.json shows `lastRun.status` for each job named (the file follows
+    /// the history by a rewrite, a few milliseconds after the "run recorded" line), or fails
+    /// the test after `timeout`. Polls the file: it is replaced by a rename, never written in place.
+    func waitForStatus(lastRuns expected: [String: String], timeout: Double = 10, sourceLocation: SourceLocation = #_sourceLocation) {
+        let path = stateDirectory.appendingPathComponent("status.json").path
+        let deadline = Date().addingTimeInterval(timeout)
+        var seen: [String: String] = [:]
+        while Date() < deadline {
+            if let data = FileManager.default.contents(atPath: path),
+               let jobs = (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["jobs"] as? [[String: Any]] {
+                seen = Dictionary(jobs.compactMap { job in
+                    (job["name"] as? String).map { ($0, ((job["lastRun"] as? [String: Any])?["status"] as? String) ?? "none") }
+                }, uniquingKeysWith: { first, _ in first })
+                if expected.allSatisfy({ seen[$0.key] == $0.value }) { return }
+            }
+            usleep(5_000)
+        }
+        Issue.record("status.json did not show \(expected) within \(timeout) s; last seen: \(seen)", sourceLocation: sourceLocation)
+    }
+
     /// Runs `batchd ARGS --config ...` against this daemon's configuration.
     func cli(_ arguments: String...) throws -> BatchdProcess.Outcome {
         try BatchdProcess.run(arguments + ["--config", folder.url.appendingPathComponent("batch.yaml").path], in: folder.url)

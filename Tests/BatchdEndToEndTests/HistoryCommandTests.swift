@@ -13,6 +13,7 @@ struct HistoryCommandTests {
         daemon.waitForLine("run recorded", "job=good")
         #expect(try daemon.cli("trigger", "bad").status == 0)
         daemon.waitForLine("run recorded", "job=bad")
+        daemon.waitForStatus(lastRuns: ["good": "completed", "bad": "failed"])
 
         let json = try daemon.cli("runs", "--json")
         #expect(json.status == 0)

@@ -41,6 +41,7 @@ struct OperatingTests {
         """)
         daemon.waitForLine("run recorded", "job=good")
         daemon.waitForLine("run recorded", "job=broken")
+        daemon.waitForStatus(lastRuns: ["good": "completed", "broken": "failed"])
         let config = daemon.folder.url.appendingPathComponent("batch.yaml").path
         // The test runner may set NO_COLOR itself (swift test does when its output is not a
         // terminal): each command says what it has.
