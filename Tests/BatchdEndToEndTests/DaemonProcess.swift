@@ -4,12 +4,17 @@ import Testing
 
 /// A `batchd run` daemon started from the built binary, whose stderr log is read line by line
 /// on a thread, so that a test blocks until a given line appears instead of sleeping.
-final class DaemonProcess: @unchecked Sendable {  // state behind `condition`
+final class DaemonProcess: @unchecked Sendable {  // the log's state behind `log.condition`
     let process: Subprocess
     let folder: TemporaryFolder
-    private let condition = NSCondition()
-    private var lines: [String] = []
-    private var ended = false
+    /// Held by the reader thread too, but not `self`: a test that fails before it stops the
+    /// daemon still lets go of it, and deinit kills the daemon (it used to outlive the tests).
+    private final class Log: @unchecked Sendable {
+        let condition = NSCondition()
+        var lines: [String] = []
+        var ended = false
+    }
+    private let output = Log()
 
     convenience init(config: String, environment: [String: String] = [:]) throws {
         let folder = try TemporaryFolder()
@@ -24,7 +29,7 @@ final class DaemonProcess: @unchecked Sendable {  // state behind `condition`
         process = try Subprocess(BatchdProcess.binary.path, ["run", "--config", folder.url.appendingPathComponent("batch.yaml").path] + arguments,
                                  environment: env, directory: folder.url.path, stderr: .pipe)
         let reader = process.stderrReader!
-        let thread = Thread { [self] in
+        let thread = Thread { [output] in
             var buffer = Data()
             while true {
                 let chunk = reader.availableData
@@ -33,15 +38,15 @@ final class DaemonProcess: @unchecked Sendable {  // state behind `condition`
                 while let newline = buffer.firstIndex(of: 0x0A) {
                     let line = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
                     buffer.removeSubrange(buffer.startIndex...newline)
-                    condition.withLock {
-                        lines.append(line)
-                        condition.broadcast()
+                    output.condition.withLock {
+                        output.lines.append(line)
+                        output.condition.broadcast()
                     }
                 }
             }
-            condition.withLock {
-                ended = true
-                condition.broadcast()
+            output.condition.withLock {
+                output.ended = true
+                output.condition.broadcast()
             }
         }
         thread.start()
@@ -60,22 +65,22 @@ final class DaemonProcess: @unchecked Sendable {  // state behind `condition`
     @discardableResult
     func waitForLine(_ parts: String..., after: Int = 0, timeout: Double = 20, sourceLocation: SourceLocation = #_sourceLocation) -> Int? {
         let deadline = Date().addingTimeInterval(timeout)
-        return condition.withLock {
+        return output.condition.withLock {
             var index = after
             while true {
-                while index < lines.count {
-                    if parts.allSatisfy(lines[index].contains) { return index }
+                while index < output.lines.count {
+                    if parts.allSatisfy(output.lines[index].contains) { return index }
                     index += 1
                 }
-                if ended || !condition.wait(until: deadline) {
-                    Issue.record("no log line with \(parts) within \(timeout) s; the log:\n\(lines.joined(separator: "\n"))", sourceLocation: sourceLocation)
+                if output.ended || !output.condition.wait(until: deadline) {
+                    Issue.record("no log line with \(parts) within \(timeout) s; the log:\n\(output.lines.joined(separator: "\n"))", sourceLocation: sourceLocation)
                     return nil
                 }
             }
         }
     }
 
-    var log: [String] { condition.withLock { lines } }
+    var log: [String] { output.condition.withLock { output.lines } }
 
     /// Blocks until status.json shows `lastRun.status` for each job named (the file follows
     /// the history by a rewrite, a few milliseconds after the "run recorded" line), or fails
