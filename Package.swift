@@ -74,7 +74,7 @@ let package = Package(
         ),
         // What tests of batchd (and of custom job types) need: a manual clock, an in-memory
         // history store, a scripted job type.
-        .target(name: "BatchdTestKit", dependencies: ["BatchdCore", "CBatchdSystem"]),
+        .target(name: "BatchdTestKit", dependencies: ["BatchdCore", "CBatchdSystem", .product(name: "Logging", package: "swift-log")]),
         // The history benchmark (bench/run-history): the real store, timed from inside.
         .executableTarget(name: "batchd-bench", dependencies: ["BatchdCore"]),
         .testTarget(name: "BatchdCoreTests", dependencies: ["BatchdCore", "BatchdHandlers", "BatchdTestKit"]),

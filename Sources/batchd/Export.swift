@@ -25,15 +25,14 @@ extension Batchd.Export {
         @Option(name: .long, help: ArgumentHelp("The batchd binary the units run.", valueName: "path"))
         var binary = "/usr/local/bin/batchd"
 
-        @Option(name: .customLong("job"), help: ArgumentHelp("Only this job (repeatable); default: every enabled job.", valueName: "job"))
-        var jobs: [String] = []
+        @OptionGroup var selection: ExportSelection
 
         func run() throws {
             let (config, _) = try options.loadWithBytesOrExit()
-            for job in jobs { _ = try config.jobOrExit(job) }
+            let jobs = try selection.jobs(in: config)
             let path = URL(fileURLWithPath: options.path).standardizedFileURL.path
-            let (units, warnings) = SystemdExport(config: config, configPath: path, binary: binary).units(jobs: jobs.isEmpty ? nil : jobs)
-            for warning in warnings { Console.error("batchd: warning: \(warning)") }
+            let (units, warnings) = SystemdExport(config: config, configPath: path, binary: binary).units(jobs: jobs)
+            ExportOutput.warn(warnings)
             try ExportOutput.write(units.map { ($0.name, $0.text) }, to: output, separator: { "# ---- \($0) ----\n" })
         }
     }
@@ -54,14 +53,13 @@ extension Batchd.Export {
         @Option(name: .long, help: ArgumentHelp("The namespace of the manifests; default: kubectl's.", valueName: "namespace"))
         var namespace: String?
 
-        @Option(name: .customLong("job"), help: ArgumentHelp("Only this job (repeatable); default: every enabled job.", valueName: "job"))
-        var jobs: [String] = []
+        @OptionGroup var selection: ExportSelection
 
         func run() throws {
             let (config, bytes) = try options.loadWithBytesOrExit()
-            for job in jobs { _ = try config.jobOrExit(job) }
-            let (yaml, warnings) = KubernetesExport(config: config, configBytes: bytes, image: image, namespace: namespace).manifests(jobs: jobs.isEmpty ? nil : jobs)
-            for warning in warnings { Console.error("batchd: warning: \(warning)") }
+            let jobs = try selection.jobs(in: config)
+            let (yaml, warnings) = KubernetesExport(config: config, configBytes: bytes, image: image, namespace: namespace).manifests(jobs: jobs)
+            ExportOutput.warn(warnings)
             if let output {
                 try ExportOutput.write([((output as NSString).lastPathComponent, yaml)], to: (output as NSString).deletingLastPathComponent.nilIfEmpty ?? ".", separator: { _ in "" })
             } else {
@@ -71,8 +69,25 @@ extension Batchd.Export {
     }
 }
 
+/// `--job`, for both exports.
+struct ExportSelection: ParsableArguments {
+    @Option(name: .customLong("job"), help: ArgumentHelp("Only this job (repeatable); default: every enabled job.", valueName: "job"))
+    var names: [String] = []
+
+    /// The jobs asked for, each checked against batch.yaml (nil: every enabled job).
+    func jobs(in config: BatchConfig) throws -> [String]? {
+        for name in names { _ = try config.jobOrExit(name) }
+        return names.isEmpty ? nil : names
+    }
+}
+
 /// Files into a folder, or all to stdout, each after its separator line.
 enum ExportOutput {
+    /// What an export could not carry over (a job setting the target has no place for).
+    static func warn(_ warnings: [String]) {
+        for warning in warnings { Console.error("batchd: warning: \(warning)") }
+    }
+
     static func write(_ files: [(name: String, text: String)], to folder: String?, separator: (String) -> String) throws {
         guard let folder else {
             Console.print(files.map { separator($0.name) + $0.text }.joined(separator: "\n"), skipEmpty: true)

@@ -56,8 +56,8 @@ struct NotificationTests {
     @Test func aFailingWebhookIsRetriedOnceThenLoggedNeverThrown() async throws {
         let answers = Mutex([503, 200])
         let server = try LoopbackHTTPServer { _ in .init(status: answers.withLock { $0.isEmpty ? 500 : $0.removeFirst() }) }
-        let lines = Lines()
-        let notifier = WebhookNotifier(logger: Logger(label: "test") { _ in LineHandler(lines: lines) }, timeout: .seconds(1), retryDelay: .milliseconds(10))
+        let log = CapturedLog(withMetadata: false)
+        let notifier = WebhookNotifier(logger: log.logger(label: "test"), timeout: .seconds(1), retryDelay: .milliseconds(10))
         let notification = try #require(Notification(record: record(1, .failed), previous: nil, retryFollows: false,
                                                      settings: NotifySettings(webhook: "\(server.baseURL)/hook/T0KEN", on: [.failure])))
         #expect(await notifier.send(notification, to: "\(server.baseURL)/hook/T0KEN"), "a 503 is retried once")
@@ -65,7 +65,7 @@ struct NotificationTests {
         // Down for good: two tries, one warning that names where (never the path with its token).
         #expect(!(await notifier.send(notification, to: "\(server.baseURL)/hook/T0KEN")))
         #expect(server.requests.count == 4)
-        let warning = try #require(lines.all.last)
+        let warning = try #require(log.lines.last)
         #expect(warning == "warning notify: the webhook at \(server.baseURL) answered 500; the failure notification is dropped (the run is recorded as it was)")
         // A 4xx is not retried; a server that never answers times out.
         let refusing = try LoopbackHTTPServer { _ in .init(status: 404) }
@@ -73,7 +73,7 @@ struct NotificationTests {
         #expect(refusing.requests.count == 1)
         let silent = try LoopbackHTTPServer { _ in .init(status: 200, behaviour: .silence) }
         #expect(!(await notifier.send(notification, to: "\(silent.baseURL)/")))
-        #expect(lines.all.last?.contains("no answer within 1s") == true)
+        #expect(log.lines.last?.contains("no answer within 1s") == true)
     }
 
     @Test func theServiceLooksUpThePreviousRunInTheHistory() async throws {
@@ -97,27 +97,5 @@ struct NotificationTests {
         }
         // Attempt 1 of 2 had a retry coming (the job is enabled); attempt 2 did not; run 3 recovered.
         #expect(server.requests.compactMap { try? JSONParser.parse($0.body)["event"]?.stringValue } == ["failure", "recovery"])
-    }
-}
-
-final class Lines: Sendable {
-    private let store = Mutex<[String]>([])
-    func append(_ line: String) { store.withLock { $0.append(line) } }
-    var all: [String] { store.withLock { $0 } }
-}
-
-struct LineHandler: LogHandler {
-    let lines: Lines
-    var metadata: Logger.Metadata = [:]
-    var metadataProvider: Logger.MetadataProvider?
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        lines.append("\(event.level) \(event.message)")
     }
 }

@@ -24,25 +24,19 @@ struct BatchdProcess {
         var environment = ProcessInfo.processInfo.environment
         environment["BATCHD_CONFIG"] = nil
         environment.merge(extra) { _, new in new }
-        // Output goes to files rather than pipes: a chatty child can never block on a full pipe.
-        let folder = try TemporaryFolder()
-        let stdoutURL = folder.url.appendingPathComponent("stdout"), stderrURL = folder.url.appendingPathComponent("stderr")
-        let process = try Subprocess(binary.path, arguments, environment: environment, directory: directory?.path,
-                                     stdout: .file(stdoutURL.path), stderr: .file(stderrURL.path))
-        return Outcome(
-            status: process.wait(),
-            stdout: try String(contentsOf: stdoutURL, encoding: .utf8),
-            stderr: try String(contentsOf: stderrURL, encoding: .utf8)
-        )
+        return try runTool(binary.path, arguments, in: directory, environment: environment)
     }
 }
 
 extension BatchdProcess {
-    /// Runs another program (promtool, jq, systemd-analyze) with `stdin` as its input.
-    static func runTool(_ path: String, _ arguments: [String], stdin: URL? = nil) throws -> Outcome {
+    /// Runs another program (promtool, jq, systemd-analyze) with `stdin` as its input. Output
+    /// goes to files rather than pipes: a chatty child can never block on a full pipe.
+    static func runTool(_ path: String, _ arguments: [String], stdin: URL? = nil, in directory: URL? = nil,
+                        environment: [String: String]? = nil) throws -> Outcome {
         let folder = try TemporaryFolder()
         let stdoutURL = folder.url.appendingPathComponent("stdout"), stderrURL = folder.url.appendingPathComponent("stderr")
-        let process = try Subprocess(path, arguments, stdin: stdin.map { .file($0.path) } ?? .null,
+        let process = try Subprocess(path, arguments, environment: environment, directory: directory?.path,
+                                     stdin: stdin.map { .file($0.path) } ?? .null,
                                      stdout: .file(stdoutURL.path), stderr: .file(stderrURL.path))
         return Outcome(
             status: process.wait(),

@@ -3,7 +3,6 @@ import BatchdHandlers
 import BatchdTestKit
 import Foundation
 import Logging
-import Synchronization
 import Testing
 
 /// Runs a checker job the way `batchd once` does (real history files and state file in a
@@ -13,7 +12,7 @@ final class CheckerHarness: Sendable {
     let folder: String
     let config: BatchConfig
     let history: JSONLinesHistoryStore
-    let lines = LogLines()
+    let log = CapturedLog()
 
     struct Run {
         var record: RunRecord
@@ -37,14 +36,13 @@ final class CheckerHarness: Sendable {
     }
 
     func run(_ job: String, environment: [String: String] = [:]) async throws -> Run {
-        let before = lines.count
-        let lines = self.lines
-        let logger = Logger(label: "batchd") { _ in CapturingLogHandler(lines: lines) }
+        let before = log.count
+        let logger = log.logger(label: "batchd")
         let record = try await Engine.runOnce(try #require(config.job(named: job)), config: config, history: history,
                                               logger: logger, environment: environment)
         let statePath = "\(config.stateDirectory)/state/\(job).json"
         let stateText = (try? String(contentsOfFile: statePath, encoding: .utf8)) ?? ""
-        return Run(record: record, log: Array(lines.all.dropFirst(before)), state: try? JSONParser.parse(stateText),
+        return Run(record: record, log: Array(log.lines.dropFirst(before)), state: try? JSONParser.parse(stateText),
                    stateText: stateText,
                    historyText: (try? String(contentsOfFile: "\(config.stateDirectory)/runs/\(job).jsonl", encoding: .utf8)) ?? "")
     }
@@ -63,30 +61,6 @@ final class CheckerHarness: Sendable {
     }
 }
 
-final class LogLines: Sendable {
-    private let store = Mutex<[String]>([])
-    func append(_ line: String) { store.withLock { $0.append(line) } }
-    var all: [String] { store.withLock { $0 } }
-    var count: Int { store.withLock { $0.count } }
-}
-
-/// Every log line, with its metadata, as text.
-struct CapturingLogHandler: LogHandler {
-    let lines: LogLines
-    var metadata: Logger.Metadata = [:]
-    var metadataProvider: Logger.MetadataProvider?
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        let all = metadata.merging(event.metadata ?? [:]) { _, new in new }
-        lines.append("\(event.level) \(event.message) \(all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
-    }
-}
 
 extension JSONValue {
     /// `result.updates` etc. as plain arrays of objects, for comparisons.

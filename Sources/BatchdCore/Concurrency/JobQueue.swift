@@ -111,7 +111,7 @@ final class JobQueue<Job>: @unchecked Sendable {  // every field is read and wri
 
     /// Moves the jobs that came due to the ready line, then takes the first ready one.
     private func nextReadyJob() -> Job? {
-        if let nearest = timed.last?.deadline, nearest <= JobQueue.monotonicNow() {
+        if !timed.isEmpty {
             let now = JobQueue.monotonicNow()
             while let last = timed.last, last.deadline <= now {
                 incoming.append(timed.removeLast().job)
