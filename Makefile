@@ -16,7 +16,7 @@ deps:
 test-deps:
 	@scripts/install-deps --test
 
-# The release binary with the Swift runtime and Foundation linked in: it needs no Swift on the
+# The release binary with the Swift runtime and FoundationEssentials linked in: it needs no Swift on the
 # machine it runs on, and maps less (bench/RESULTS.md has its footprint beside the peers').
 RELEASE = $(SWIFT) build -c release --product batchd --static-swift-stdlib
 

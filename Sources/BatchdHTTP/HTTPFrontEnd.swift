@@ -1,5 +1,6 @@
 import BatchdCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Builds the daemon's HTTP front end from `http:` in batch.yaml: the API, the metrics and the
 /// listener. None when the section is absent.

@@ -1,7 +1,8 @@
 import ArgumentParser
 import BatchdCore
 import BatchdHandlers
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// `--config`, shared by every subcommand: the file, and through it the state directory.
 struct ConfigOptions: ParsableArguments {
@@ -70,11 +71,23 @@ extension ConfigOptions {
 /// Output helpers: results on stdout, problems on stderr.
 enum Console {
     static func error(_ text: String) {
-        FileHandle.standardError.write(Data((text + "\n").utf8))
+        write(text + "\n", to: STDERR_FILENO)
     }
 
     static func print(_ text: String, skipEmpty: Bool = false) {
         if skipEmpty && text.isEmpty { return }
-        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+        write(text + "\n", to: STDOUT_FILENO)
+    }
+
+    /// All of `text`, unbuffered (a pipe may take it in parts).
+    private static func write(_ text: String, to fd: Int32) {
+        let bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { return }  // a closed pipe: nobody is reading
+            offset += written
+        }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BatchdCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 extension Batchd {
     struct Export: ParsableCommand {
@@ -61,7 +62,7 @@ extension Batchd.Export {
             let (yaml, warnings) = KubernetesExport(config: config, configBytes: bytes, image: image, namespace: namespace).manifests(jobs: jobs)
             ExportOutput.warn(warnings)
             if let output {
-                try ExportOutput.write([((output as NSString).lastPathComponent, yaml)], to: (output as NSString).deletingLastPathComponent.nilIfEmpty ?? ".", separator: { _ in "" })
+                try ExportOutput.write([(PathText.lastComponent(of: output), yaml)], to: PathText.directory(of: output), separator: { _ in "" })
             } else {
                 try ExportOutput.write([("", yaml)], to: nil, separator: { _ in "" })
             }
@@ -94,18 +95,19 @@ enum ExportOutput {
             return
         }
         do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            for file in files {
-                try file.text.write(toFile: (folder as NSString).appendingPathComponent(file.name), atomically: true, encoding: .utf8)
-            }
+            try PathText.createDirectories(folder)
         } catch {
-            Console.error("batchd: error: cannot write into \(folder): \(error.localizedDescription)")
+            Console.error("batchd: error: cannot create \(folder): \(error)")
             throw ExitCode(1)
+        }
+        for file in files {
+            do {
+                try AtomicFile.write(Array(file.text.utf8), to: PathText.join(folder, file.name), sync: false)
+            } catch {
+                Console.error("batchd: error: \(error)")
+                throw ExitCode(1)
+            }
         }
         Console.error("wrote \(files.map(\.name).joined(separator: ", ")) into \(folder)")
     }
-}
-
-private extension String {
-    var nilIfEmpty: String? { isEmpty ? nil : self }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BatchdCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 extension Batchd {
     struct Next: ParsableCommand {
@@ -52,8 +53,8 @@ struct FireTimeReport {
         if case .interval = schedule {
             lines.append("  (counted from the last successful run; with none recorded, due at start)")
         }
-        let zone: TimeZone
-        if case .cron(let zoned) = schedule { zone = zoned.timeZone } else { zone = .current }
+        let zone: ZoneRules
+        if case .cron(let zoned) = schedule { zone = zoned.timeZone } else { zone = .local }
         let jitter = job.jitterOffset.seconds
         for fire in schedule.fireTimes(after: now, lastSuccess: nil, count: count) {
             let at = fire.addingTimeInterval(jitter)

@@ -2,7 +2,9 @@ import ArgumentParser
 import BatchdCore
 import BatchdHandlers
 import BatchdHTTP
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import Logging
 
 extension Batchd {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BatchdCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 extension Batchd {
     struct Runs: ParsableCommand {
@@ -119,7 +120,7 @@ enum TextTable {
         let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
         return all.enumerated().map { number, row in
             let cells = row.enumerated().map { index, cell in
-                let padded = index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+                let padded = index == row.count - 1 ? cell : cell.padded(to: widths[index])
                 return (padded, number == 0 ? TerminalStyle.Color.dim : paint(index, cell))
             }
             // Trailing spaces go, then colour is put around each cell's text (not its padding).

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BatchdCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 extension Batchd {
     struct Status: ParsableCommand {

@@ -1,5 +1,6 @@
 import BatchdCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Colour for `status` and `runs`, only where a person reads it: stdout is a terminal, `NO_COLOR`
 /// is not set (https://no-color.org: any non-empty value turns colour off) and `TERM` is not

@@ -122,15 +122,18 @@ struct HistoryStoreTests {
         let reading = Atomic<Bool>(false)
         let path = folder.file("a.jsonl")
         _ = try await fill(history, count: 1, jobs: ["a"])
-        // A reader that keeps reading the file while retention rewrites it underneath.
+        // A reader that keeps reading the file while retention rewrites it underneath. Every
+        // line it sees whole must parse. An unterminated tail is an append caught in progress
+        // (the kernel grows a file page by page, so a line that crosses a page boundary can be
+        // seen half written, as with any log file); that is not retention's doing.
         let reader = Task.detached { () -> (reads: Int, torn: Int) in
             var reads = 0, torn = 0
             while !stop.load(ordering: .relaxed) {
                 guard let data = FileManager.default.contents(atPath: path), !data.isEmpty else { continue }
                 reads += 1
                 reading.store(true, ordering: .relaxed)
-                if data.last != 0x0A { torn += 1 }
-                for line in data.split(separator: 0x0A) where (try? JSONParser.parse(Array(line))) == nil { torn += 1 }
+                let whole = data[..<((data.lastIndex(of: 0x0A) ?? data.startIndex - 1) + 1)]
+                for line in whole.split(separator: 0x0A) where (try? JSONParser.parse(Array(line))) == nil { torn += 1 }
             }
             return (reads, torn)
         }

@@ -94,6 +94,34 @@ struct ValidateCommandTests {
         #expect(manual.stdout == "manual: no schedule (runs when triggered) [disabled: will not run on schedule]\n")
     }
 
+    @Test func zonesComeFromTzdataAndTheLocalZoneFromTZ() throws {
+        let folder = try TemporaryFolder()
+        try folder.write("batch.yaml", """
+        jobs:
+          berlin: { type: noop, enabled: true, cron: "30 2 * * *", timezone: Europe/Berlin }
+          local: { type: noop, enabled: true, cron: "0 12 * * *" }
+
+        """)
+        // The local zone as the C library finds it: a name in TZ, or a POSIX rule.
+        let named = try BatchdProcess.run(["next", "--job", "local", "--count", "1"], in: folder.url, environment: ["TZ": "America/St_Johns"])
+        #expect(named.stdout.hasPrefix("local: cron '0 12 * * *' (local time, America/St_Johns)\n"))
+        #expect(named.stdout.contains(" 12:00:00 -03:30 ") || named.stdout.contains(" 12:00:00 -02:30 "))
+        let rule = try BatchdProcess.run(["next", "--job", "local", "--count", "1"], in: folder.url, environment: ["TZ": "<+0545>-5:45"])
+        #expect(rule.stdout.contains(" 12:00:00 +05:45 "))
+
+        // A machine without tzdata (an empty TZDIR): UTC still works, a named zone is refused
+        // with the place it was looked for.
+        let empty = try TemporaryFolder()
+        try folder.write("utc.yaml", "jobs:\n  utc: { type: noop, enabled: true, cron: '0 12 * * *', timezone: UTC }\n")
+        let utc = try BatchdProcess.run(["next", "--config", "utc.yaml", "--count", "1"], in: folder.url, environment: ["TZDIR": empty.url.path])
+        #expect(utc.status == 0)
+        #expect(utc.stdout.hasPrefix("utc: cron '0 12 * * *' (UTC)\n"))
+        let missing = try BatchdProcess.run(["validate"], in: folder.url, environment: ["TZDIR": empty.url.path])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("jobs.berlin.timezone: unknown time zone 'Europe/Berlin'"))
+        #expect(missing.stderr.contains("there is no time zone database in \(empty.url.path) (install Debian's tzdata), so only UTC is known"))
+    }
+
     @Test func nextRefusesUnknownJobsAndBadCounts() throws {
         let folder = try TemporaryFolder()
         try folder.write("batch.yaml", "jobs:\n  nightly: { type: command, shell: 'true' }\n")

@@ -52,6 +52,15 @@ struct VersionAndHeaderTests {
         #expect(!RateLimit.isExhausted(HTTPResponse(status: 403, headers: [("x-ratelimit-remaining", "12")], body: [])))
         let dated = RateLimit(HTTPResponse(status: 429, headers: [("retry-after", "Tue, 01 Dec 2026 10:05:00 GMT")], body: []), now: now)
         #expect(dated.resetAt == now.addingTimeInterval(300))
+        // batchd parses HTTP dates itself (no DateFormatter in FoundationEssentials).
+        #expect(RateLimit.httpDate("Sun, 06 Nov 1994 08:49:37 GMT") == Date(timeIntervalSince1970: 784_111_777))
+        #expect(RateLimit.httpDate(" Thu, 29 Feb 2024 23:59:60 GMT ") == Date(timeIntervalSince1970: 1_709_251_200))
+        for bad in ["Sun, 06 Nov 1994 08:49:37 CET", "Sun, 31 Nov 1994 08:49:37 GMT", "Sun, 06 Foo 1994 08:49:37 GMT",
+                    "Sun, 06 Nov 1994 24:00:00 GMT", "Sun 06 Nov 1994 08:49:37 GMT", "06 Nov 1994 08:49:37 GMT", "", "120"] {
+            #expect(RateLimit.httpDate(bad) == nil, "\(bad)")
+        }
+        #expect(ReleaseLookup.percentEncoded("group/sub group/app.v2~x") == "group%2Fsub%20group%2Fapp.v2~x")
+        #expect(ReleaseLookup.percentEncoded("é") == "%C3%A9")
         #expect(RateLimit(HTTPResponse(status: 429, headers: [], body: []), now: now).message(service: "GitHub", advice: "", now: now)
             .contains("the server gave no reset time"))
     }

@@ -1,5 +1,6 @@
 import BatchdCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// `type: disk-space`: fails when a filesystem has less free space than `minimumFreePercent`.
 ///

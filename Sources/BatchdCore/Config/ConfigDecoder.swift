@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Decodes the top level of batch.yaml and hands each job to `JobDecoder`.
 struct ConfigDecoder {
@@ -75,14 +76,13 @@ struct ConfigDecoder {
 
     /// The folder relative paths in the file start from: the file's own folder.
     static func directory(of path: String) -> String {
-        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
-        let folder = (absolute as NSString).deletingLastPathComponent
-        return (folder as NSString).standardizingPath
+        let absolute = path.hasPrefix("/") ? path : PathText.currentDirectory + "/" + path
+        return PathText.standardized(PathText.directory(of: absolute))
     }
 
     static func resolve(_ path: String, against directory: String) -> String {
         let joined = path.hasPrefix("/") ? path : directory + "/" + path
-        return (joined as NSString).standardizingPath
+        return PathText.standardized(joined)
     }
 }
 

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Reads batch.yaml: file → libyaml → node tree → validated `BatchConfig`, or every problem found.
 public struct ConfigLoader: Sendable {

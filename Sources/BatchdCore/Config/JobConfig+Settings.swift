@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 extension JobConfig {
     /// The job's effective settings (defaults applied), as `GET /api/batch/config` shows them:

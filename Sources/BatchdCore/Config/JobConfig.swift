@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// One job of batch.yaml after validation: every common setting resolved (defaults applied) and
 /// the type-specific settings held by the job's handler value.

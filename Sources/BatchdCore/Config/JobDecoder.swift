@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Decodes one job: the settings every job has, then the type's own keys through its handler.
 ///
@@ -164,12 +165,12 @@ final class JobDecoder {
                 value.error("invalid cron expression: \(error.message)", atOffset: error.offset)
                 return .some(nil)
             }
-            var timeZone = TimeZone.current
-            var zoneName = "local time, \(TimeZone.current.identifier)"
+            var timeZone = ZoneRules.local
+            var zoneName = "local time, \(ZoneRules.local.identifier)"
             if let timeZoneValue {
                 guard let identifier = timeZoneValue.asNonEmptyString() else { return .some(nil) }
-                guard let zone = TimeZone(identifier: identifier) else {
-                    timeZoneValue.error("unknown time zone '\(identifier)'\(Suggestion.hint(for: identifier, among: TimeZone.knownTimeZoneIdentifiers)); use an IANA name such as Europe/Berlin or UTC")
+                guard let zone = ZoneRules.named(identifier) else {
+                    timeZoneValue.error("unknown time zone '\(identifier)'\(zoneHint(for: identifier))")
                     return .some(nil)
                 }
                 timeZone = zone
@@ -251,4 +252,13 @@ public enum JobName {
             $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0))
         }
     }
+}
+
+/// A near name when there is one; on a machine without the zone database, where to get it.
+private func zoneHint(for identifier: String) -> String {
+    let known = ZoneRules.knownIdentifiers()
+    guard known.count > 1 else {
+        return "; there is no time zone database in \(ZoneRules.databaseDirectory) (install Debian's tzdata), so only UTC is known"
+    }
+    return "\(Suggestion.hint(for: identifier, among: known)); use an IANA name such as Europe/Berlin or UTC"
 }

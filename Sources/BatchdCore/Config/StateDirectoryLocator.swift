@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Finds the state directory through a batch.yaml that does not validate, so that `status`,
 /// `runs`, `trigger` and `cancel` keep working while a broken file waits to be fixed (that is

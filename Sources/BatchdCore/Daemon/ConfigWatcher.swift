@@ -1,5 +1,6 @@
 import CBatchdSystem
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Watches batch.yaml for changes with Linux inotify, on a thread that sleeps in `read`.
 ///
@@ -20,19 +21,16 @@ public final class ConfigWatcher: @unchecked Sendable {  // fd set once; the thr
         fd = inotify_init1(Int32(IN_CLOEXEC))
         guard fd >= 0 else { return nil }
         let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB)
-        var folders: Set<String> = [(Self.absolute(path) as NSString).deletingLastPathComponent]
-        let resolved = (Self.absolute(path) as NSString).resolvingSymlinksInPath
-        folders.insert((resolved as NSString).deletingLastPathComponent)
+        var folders: Set<String> = [PathText.directory(of: Self.absolute(path))]
+        folders.insert(PathText.directory(of: PathText.resolvingSymlinks(Self.absolute(path))))
         for folder in folders {
             _ = inotify_add_watch(fd, folder, mask)
         }
-        let thread = Thread { [self] in watch() }
-        thread.name = "batchd-config-watch"
-        thread.start()
+        OSThread.start(name: "batchd-config-watch") { [self] in watch() }
     }
 
     private static func absolute(_ path: String) -> String {
-        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        path.hasPrefix("/") ? path : PathText.currentDirectory + "/" + path
     }
 
     private func watch() {

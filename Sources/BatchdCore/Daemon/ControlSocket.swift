@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Dispatch
+import Glibc
 
 /// The daemon's control channel: a Unix socket at `<stateDir>/control.sock`, so that
 /// `batchd trigger` and `batchd cancel` reach the daemon with no HTTP listener. One request
@@ -33,9 +35,7 @@ public final class ControlSocketServer: @unchecked Sendable {  // fd set once; t
     }
 
     public func start() {
-        let thread = Thread { [self] in acceptLoop() }
-        thread.name = "batchd-control"
-        thread.start()
+        OSThread.start(name: "batchd-control") { [self] in acceptLoop() }
     }
 
     /// Stops accepting; the socket file is removed so clients see "no daemon".

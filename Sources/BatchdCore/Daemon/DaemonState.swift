@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// What the daemon runs now: the configuration, its bytes and hash, when it was loaded, and how

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// What `<stateDir>/status.json` says: the daemon's current status, for `batchd status` and
 /// anyone else who reads the file. Rewritten atomically (temporary file, rename).

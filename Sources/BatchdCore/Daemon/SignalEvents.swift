@@ -1,5 +1,6 @@
 import CBatchdSystem
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Unix signals without libdispatch: the signals are blocked in every thread (`blockEarly`,
 /// called before the process starts any thread) and read from a signalfd by one thread that
@@ -19,15 +20,13 @@ public enum SignalEvents {
     public static func listen(_ signals: [Int32], handler: @escaping @Sendable (Int32) -> Void) {
         let fd = signals.withUnsafeBufferPointer { CBatchd_signalfd($0.baseAddress, Int32($0.count)) }
         guard fd >= 0 else { return }
-        let thread = Thread {
+        OSThread.start(name: "batchd-signals") {
             while true {
                 let number = CBatchd_read_signal(fd)
                 if number < 0 { return }
                 handler(number)
             }
         }
-        thread.name = "batchd-signals"
-        thread.start()
     }
 
     /// Feeds `signals` to `deliver` (reaping SIGCHLD along the way, if it is among them).

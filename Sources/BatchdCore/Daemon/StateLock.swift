@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// One daemon per state directory: `<stateDir>/daemon.lock`, held with `flock` for the daemon's
 /// life. The kernel drops the lock when the process dies, so a crash never leaves it stale.
@@ -9,16 +10,16 @@ public final class StateLock: Sendable {
     public init(stateDirectory: String) throws(HistoryError) {
         path = "\(stateDirectory)/daemon.lock"
         do {
-            try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+            try PathText.createDirectories(stateDirectory)
         } catch {
-            throw HistoryError("cannot create the state directory \(stateDirectory): \(error.localizedDescription)")
+            throw HistoryError("cannot create the state directory \(stateDirectory): \(error)")
         }
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw HistoryError("cannot open \(path): \(String(cString: strerror(errno)))") }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             var buffer = [UInt8](repeating: 0, count: 32)
             let count = pread(fd, &buffer, 32, 0)
-            let holder = count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
+            let holder = count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self).trimmingWhitespace() : "?"
             // No close here: the throw runs deinit (every property is set), which closes `fd`.
             throw HistoryError("another batchd daemon (pid \(holder)) is already running on \(stateDirectory); one daemon per state directory (once, runs, status and reindex still work)")
         }

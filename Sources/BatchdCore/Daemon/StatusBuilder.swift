@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Gathers the daemon's status from the engine, the history and the running configuration:
 /// what status.json says and what the HTTP API's status and latest-run answers are built from.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Time as the engine sees it, injected so that tests drive a manual clock instead of sleeping.
 ///

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// What the engine reports as it works: runs starting and finishing, the scheduler going idle.

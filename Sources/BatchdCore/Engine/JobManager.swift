@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 
 /// Runs jobs: never two runs of one job at once, at most `capacity` runs in all, waiting runs

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// What the scheduler knows about one job's time: when it is next due and as what.
 struct JobTimer: Sendable {

@@ -1,5 +1,6 @@
 import CBatchdSystem
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// Sleeps that end on time. `Task.sleep` on Linux wakes about 0.3 ms late (dispatch timer
@@ -33,9 +34,7 @@ final class PreciseTimer: Sendable {
     private init() {
         wakeFD = CBatchd_eventfd()
         timerFD = CBatchd_timerfd_create()
-        let thread = Thread { [self] in loop() }
-        thread.name = "batchd-timer"
-        thread.start()
+        OSThread.start(name: "batchd-timer") { [self] in loop() }
     }
 
     func sleep(until deadline: ContinuousClock.Instant) async throws {

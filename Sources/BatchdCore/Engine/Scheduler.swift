@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 
 /// Decides when jobs run. It sleeps until the earliest due time (no polling loop) and wakes at

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// `batchd export kubernetes`: the jobs of batch.yaml as Kubernetes CronJobs, each run being
 /// `batchd once JOB --json` in a pod, beside the ConfigMap holding batch.yaml itself and the

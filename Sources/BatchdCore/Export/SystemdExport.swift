@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// `batchd export systemd`: a `.service` and a `.timer` for each job, for people who want
 /// systemd to run the jobs, each run being `batchd once` (recorded in the same JSON Lines).
@@ -105,7 +106,7 @@ public struct SystemdExport: Sendable {
         let cron = zoned.expression
         func list(_ field: CronExpression.Field, width: Int) -> String {
             guard let values = cron.values(field) else { return "*" }
-            return values.map { String(format: "%0\(width)d", $0) }.joined(separator: ",")
+            return values.map { $0.zeroPadded(width) }.joined(separator: ",")
         }
         let time = "\(list(.hour, width: 2)):\(list(.minute, width: 2)):\(list(.second, width: 2))"
         let names = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]

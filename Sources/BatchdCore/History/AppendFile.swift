@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A JSON Lines file opened for appending; closed when the store lets go of it.
 final class AppendFile: Sendable {

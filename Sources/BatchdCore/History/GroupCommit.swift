@@ -1,5 +1,6 @@
 import CBatchdSystem
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Group commit: the lines of every run handed to one `append` are made durable by one sync.
 ///

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Where finished runs go and where the latest-run questions are answered.
 ///

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// One job's history as queries see it: the index, plus the lines at the end of the file that
 /// the index does not cover yet (appended by another process since the owner last indexed).

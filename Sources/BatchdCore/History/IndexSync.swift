@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Brings a job's index in line with its JSON Lines file: checks that the last entry points at
 /// a line with its id that ends where the file ends; indexes the lines beyond it (a crash

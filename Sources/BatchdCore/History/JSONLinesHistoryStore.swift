@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The run history on disk (SPEC section 4): `<stateDir>/runs/<job>.jsonl`, one JSON line per
 /// finished run, appended with one `write` on an `O_APPEND` descriptor and `fdatasync`ed when
@@ -63,9 +64,9 @@ public actor JSONLinesHistoryStore: HistoryStore {
         if wanted != .reader {
             for directory in [stateDirectory, runsDirectory, runningDirectory, "\(stateDirectory)/state"] {
                 do {
-                    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                    try PathText.createDirectories(directory)
                 } catch {
-                    throw HistoryError("cannot create \(directory): \(error.localizedDescription)")
+                    throw HistoryError("cannot create \(directory): \(error)")
                 }
             }
         }

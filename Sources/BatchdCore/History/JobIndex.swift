@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The index of one job's history file: `runs/<job>.idx`, one fixed 32-byte entry per line of
 /// `runs/<job>.jsonl`, in file order. It makes "the latest run", "run by id" and "the newest N"

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Reads a file's lines from the end towards the start, a chunk at a time: the latest runs are
 /// at the end, so "the latest run" costs one small read however long the file is.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Hands out run ids that are unique across jobs and across processes (the daemon and
 /// `batchd once` may record at the same time): the last id lives in `runs/.last-id`, read and
@@ -31,7 +32,7 @@ final class RunIDAllocator: @unchecked Sendable {  // used from one actor only
         defer { flock(fd, LOCK_UN) }
         var buffer = [UInt8](repeating: 0, count: 32)
         let count = pread(fd, &buffer, buffer.count, 0)
-        let text = count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : ""
+        let text = count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self).trimmingWhitespace() : ""
         let next = update(Int64(text) ?? 0)
         // Fixed width (19 digits, the most an Int64 has), so that no truncation is ever needed.
         let digits = String(next)

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The runs this process has started and not yet recorded: `<stateDir>/running/<pid>.jsonl`,
 /// one JSON line per started run, written with one `write` on an `O_APPEND` descriptor before
@@ -67,7 +68,7 @@ final class RunJournal {
         // A journal of this pid left by an earlier process (pids are reused) is kept, under a
         // name that says no live process owns it, for the next owner's recovery.
         if FileManager.default.fileExists(atPath: path), LineScanner.size(of: path) > 0 {
-            rename(path, "\((path as NSString).deletingLastPathComponent)/stale-\(UInt64.random(in: 0...UInt64.max)).jsonl")
+            rename(path, "\(PathText.directory(of: path))/stale-\(UInt64.random(in: 0...UInt64.max)).jsonl")
         }
         fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw HistoryError("cannot open \(path): \(String(cString: strerror(errno)))") }

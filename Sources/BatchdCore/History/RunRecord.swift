@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// One finished run: exactly one line of `<stateDir>/runs/<job>.jsonl` (SPEC section 4).
 public struct RunRecord: Sendable, Equatable {

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 
 /// What a handler gets for one run.
@@ -30,7 +31,7 @@ public struct JobContext: Sendable {
 
     /// A relative path from batch.yaml resolved against its folder.
     public func resolve(_ path: String) -> String {
-        path.hasPrefix("/") ? path : (configDirectory as NSString).appendingPathComponent(path)
+        PathText.join(configDirectory, path)
     }
 }
 
@@ -90,7 +91,7 @@ public enum AtomicFile {
     }
 
     public static func write(_ bytes: [UInt8], to path: String, sync: Bool = true) throws(WriteError) {
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = PathText.directory(of: path)
         let temporary = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {

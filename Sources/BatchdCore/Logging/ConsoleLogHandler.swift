@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 import Synchronization
 
@@ -42,7 +43,7 @@ public struct ConsoleLogHandler: LogHandler {
             line = []
             JSONWriter.write(.object(fields), to: &line)
         case .text:
-            var text = "\(Timestamp.iso8601(now)) \(level.rawValue.uppercased().padding(toLength: 5, withPad: " ", startingAt: 0)) \(event.message)"
+            var text = "\(Timestamp.iso8601(now)) \(level.rawValue.uppercased().padded(to: 5)) \(event.message)"
             // The run's identity first, then the rest in a stable order.
             let ordered = merged.sorted { lhs, rhs in
                 let rank = { (key: String) in ["job": 0, "run": 1, "attempt": 2][key] ?? 3 }

@@ -1,5 +1,6 @@
 import CoreMetrics
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// The metrics of SPEC section 7, kept from the engine's events through the swift-metrics API;

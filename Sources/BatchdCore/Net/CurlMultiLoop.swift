@@ -1,5 +1,6 @@
 import CCurl
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// The thread that runs every HTTP transfer: one curl multi handle, polled until a transfer
@@ -23,9 +24,7 @@ final class CurlMultiLoop: @unchecked Sendable {  // `multi` is used by the loop
     init?() {
         guard let multi = CCurl_multi_init() else { return nil }
         self.multi = multi
-        let thread = Thread { [self] in run() }
-        thread.name = "batchd-http"
-        thread.start()
+        OSThread.start(name: "batchd-http") { [self] in run() }
     }
 
     func start(_ transfer: CurlTransfer, then finish: @escaping @Sendable (Result<HTTPResponse, HTTPClientError>) -> Void) {

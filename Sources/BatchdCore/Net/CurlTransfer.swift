@@ -1,5 +1,6 @@
 import CCurl
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// One request as a curl easy handle: its options, the callbacks that collect the answer, and
@@ -65,12 +66,12 @@ final class CurlTransfer: @unchecked Sendable {
             let length = size * count
             guard let data else { return length }
             let line = String(decoding: UnsafeRawBufferPointer(start: data, count: length), as: UTF8.self)
-                .trimmingCharacters(in: .whitespacesAndNewlines)
+                .trimmingWhitespace()
             if line.hasPrefix("HTTP/") {
                 transfer.headers = []  // a new response of a redirect chain (or a 100 Continue)
             } else if let colon = line.firstIndex(of: ":") {
                 let name = line[..<colon].lowercased()
-                let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                let value = line[line.index(after: colon)...].trimmingSpaces()
                 transfer.headers.append((name, value))
             }
             return length

@@ -1,5 +1,6 @@
 import CCurl
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// HTTP over the system libcurl, shared by every job type and notification.
 ///

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// What a job's `notify.webhook` receives after a run: one JSON POST naming the event and the
 /// run. Decided from the run, the run before it, and whether a retry follows.

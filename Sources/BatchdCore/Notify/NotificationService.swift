@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 
 /// Sends the notifications of recorded runs: the daemon follows the engine's finished runs

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 
 /// Sends notifications to webhooks: a JSON POST with a timeout, and one retry a second later

@@ -1,5 +1,6 @@
 import CBatchdSystem
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// Runs one child process in its own process group and watches it to the end on a dedicated
@@ -63,7 +64,7 @@ public enum ChildProcess {
         let cancellation = CancellationLatch()
         let outcome: Result<Termination, SpawnError> = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                let thread = Thread {
+                OSThread.start(name: "batchd-child") {
                     do {
                         let watcher = try spawn(argv, environment: environment, workingDirectory: workingDirectory,
                                                 killGrace: killGrace, onLine: onLine)
@@ -73,8 +74,6 @@ public enum ChildProcess {
                         continuation.resume(returning: .failure(error as! SpawnError))
                     }
                 }
-                thread.name = "batchd-child"
-                thread.start()
             }
         } onCancel: {
             cancellation.cancel()

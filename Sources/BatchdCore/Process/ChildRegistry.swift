@@ -1,5 +1,6 @@
 import CBatchdSystem
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// The children batchd started and has not reaped yet, process-wide because `waitpid` and
@@ -77,7 +78,7 @@ enum ProcessTable {
         for task in tasks {
             guard let text = try? String(contentsOfFile: "/proc/self/task/\(task)/children", encoding: .utf8) else { continue }
             listed = true
-            found += text.split(separator: " ").compactMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            found += text.split(separator: " ").compactMap { pid_t($0.trimmingWhitespace()) }
         }
         if listed { return found }
         let me = getpid()

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// When a job fires on its own. Interval schedules count from the last successful run on a
 /// monotonic clock; cron schedules follow the wall clock of their time zone.

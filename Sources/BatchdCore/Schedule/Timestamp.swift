@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The two ways batchd writes times: UTC ISO 8601 with milliseconds (history, JSON, APIs), and a
 /// wall-clock time with its UTC offset for people. Written by hand on `CivilDate` so that it costs
@@ -37,7 +38,7 @@ public enum Timestamp {
     }
 
     /// `2026-11-30 04:00:00 +01:00` in `zone`.
-    public static func local(_ date: Date, in zone: TimeZone) -> String {
+    public static func local(_ date: Date, in zone: ZoneRules) -> String {
         let seconds = Int(date.timeIntervalSince1970.rounded(.down))
         let offset = zone.secondsFromGMT(for: date)
         let sign = offset < 0 ? "-" : "+"

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A cron expression read in a time zone: turns wall-clock matches into instants.
 ///
@@ -9,14 +10,14 @@ import Foundation
 /// instead of sixty times.
 public struct ZonedCron: Sendable, Hashable {
     public let expression: CronExpression
-    public let timeZone: TimeZone
-    /// The zone as batch.yaml names it (Foundation would print `UTC` as `GMT`).
+    public let timeZone: ZoneRules
+    /// The zone as batch.yaml names it, or `local time, <zone>`.
     public let zoneName: String
 
     /// The job set no `timezone`: the machine's local time (whatever zone that is where it runs).
     public var isLocalTime: Bool { zoneName.hasPrefix("local time") }
 
-    public init(expression: CronExpression, timeZone: TimeZone, zoneName: String? = nil) {
+    public init(expression: CronExpression, timeZone: ZoneRules, zoneName: String? = nil) {
         self.expression = expression
         self.timeZone = timeZone
         self.zoneName = zoneName ?? timeZone.identifier
@@ -51,7 +52,7 @@ public struct ZonedCron: Sendable, Hashable {
     }
 
     private func offset(at instant: Int) -> Int {
-        timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(instant)))
+        timeZone.secondsFromGMT(at: instant)
     }
 
     /// The instant a wall-clock time (seconds since 1970-01-01, local) stands for in this zone.

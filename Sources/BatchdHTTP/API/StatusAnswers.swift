@@ -1,5 +1,6 @@
 import BatchdCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The answers that depend on no request parameter: status, latest runs and the configuration,
 /// rendered once per change of the daemon's state (see `StatusCache`).

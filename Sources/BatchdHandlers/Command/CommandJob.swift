@@ -1,5 +1,7 @@
 import BatchdCore
-import Foundation
+import FoundationEssentials
+import Glibc
+import Synchronization
 
 /// `type: command`: runs a program (argv, no shell) or a `/bin/sh -c` line.
 public struct CommandJob: JobHandler {
@@ -81,7 +83,7 @@ public struct CommandJob: JobHandler {
                 switch stream {
                 case .stdout:
                     logger.info("\(line)", metadata: ["stream": "stdout"])
-                    if !line.trimmingCharacters(in: .whitespaces).isEmpty { lastLine.set(line) }
+                    if !line.trimmingSpaces().isEmpty { lastLine.set(line) }
                 case .stderr:
                     logger.warning("\(line)", metadata: ["stream": "stderr"])
                 }
@@ -113,15 +115,14 @@ public struct CommandJob: JobHandler {
 }
 
 /// The last non-empty stdout line, written by the output thread and read after the end.
-private final class LastLine: @unchecked Sendable {
-    private let lock = NSLock()
-    private var line: String?
+private final class LastLine: Sendable {
+    private let line = Mutex<String?>(nil)
 
     func set(_ text: String) {
-        lock.withLock { line = text }
+        line.withLock { $0 = text }
     }
 
     var value: String? {
-        lock.withLock { line }
+        line.withLock { $0 }
     }
 }

@@ -72,7 +72,7 @@ public struct HTTPRequestJob: JobHandler {
         context.logger.info("answered \(response.status) with \(response.body.count) bytes")
         guard accepted else {
             let expected = expectStatus.isEmpty ? "2xx" : expectStatus.map(String.init).joined(separator: ", ")
-            let excerpt = String(response.bodyText.prefix(200)).replacingOccurrences(of: "\n", with: " ")
+            let excerpt = String(response.bodyText.prefix(200)).replacing("\n", with: " ")
             throw JobFailure("\(url) answered \(response.status), expected \(expected)\(excerpt.isEmpty ? "" : ": \(excerpt)")",
                              partial: JobResult(itemsChecked: 1, result: result))
         }

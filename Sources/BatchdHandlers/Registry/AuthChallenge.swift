@@ -12,7 +12,7 @@ struct AuthChallenge: Equatable, Sendable {
     var scope: String? { parameters["scope"] }
 
     init?(_ header: String) {
-        let text = Substring(header.trimmingCharacters(in: .whitespaces))
+        let text = Substring(header.trimmingSpaces())
         guard let space = text.firstIndex(of: " ") else {
             guard !text.isEmpty else { return nil }
             scheme = text.lowercased()
@@ -26,7 +26,7 @@ struct AuthChallenge: Equatable, Sendable {
             rest = rest.drop { $0 == " " || $0 == "," }
             guard !rest.isEmpty else { break }
             guard let equals = rest.firstIndex(of: "=") else { return nil }
-            let name = rest[..<equals].trimmingCharacters(in: .whitespaces).lowercased()
+            let name = rest[..<equals].trimmingSpaces().lowercased()
             rest = rest[rest.index(after: equals)...].drop { $0 == " " }
             var value = ""
             if rest.first == "\"" {
@@ -47,7 +47,7 @@ struct AuthChallenge: Equatable, Sendable {
                 guard closed else { return nil }
             } else {
                 let end = rest.firstIndex(of: ",") ?? rest.endIndex
-                value = rest[..<end].trimmingCharacters(in: .whitespaces)
+                value = rest[..<end].trimmingSpaces()
                 rest = rest[end...]
             }
             guard !name.isEmpty else { return nil }

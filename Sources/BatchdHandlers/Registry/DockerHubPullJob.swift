@@ -1,5 +1,6 @@
 import BatchdCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// `docker-hub-pull` ("Docker Hub Scan"): is there a new image behind a tag?
 ///

@@ -1,5 +1,6 @@
 import BatchdCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// One container registry, through the OCI distribution API v2: the digest behind a tag
 /// (`HEAD /v2/<name>/manifests/<reference>`, which Docker Hub does not count as a pull) and a
@@ -185,7 +186,7 @@ struct RegistryClient: Sendable {
 
     /// A remote text cut short for a message: one line, at most 120 characters.
     static func excerpt(_ text: String) -> String {
-        let line = text.replacingOccurrences(of: "\n", with: " ").trimmingCharacters(in: .whitespaces)
+        let line = text.replacing("\n", with: " ").trimmingSpaces()
         return line.count > 120 ? line.prefix(120) + "…" : line
     }
 }

@@ -1,5 +1,6 @@
 import BatchdCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Bearer tokens of a registry's token service, kept per scope until shortly before they expire.
 ///

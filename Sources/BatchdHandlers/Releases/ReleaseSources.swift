@@ -1,5 +1,6 @@
 import BatchdCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The newest release of one app, as its source tells it. `etag` is the source's validator
 /// for the answer (GitHub, GitLab), sent back next time as `If-None-Match`: an unchanged answer
@@ -56,7 +57,7 @@ struct ReleaseLookup: Sendable {
         var headers: [(name: String, value: String)] = [("Accept", "application/json")]
         if let token { headers.append(("PRIVATE-TOKEN", token)) }
         if let etag { headers.append(("If-None-Match", etag)) }
-        let encoded = project.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? project
+        let encoded = percentEncoded(project)
         let base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         let response = try await get("\(base)/api/v4/projects/\(encoded)/releases?per_page=100", headers: headers, timeout: timeout)
         if response.status == 304 { return .unchanged }
@@ -90,5 +91,22 @@ struct ReleaseLookup: Sendable {
             if error.kind == .cancelled { throw .cancelled }
             throw .transport(error.description)
         }
+    }
+
+    /// Every byte but RFC 3986's unreserved ones as `%XX`: GitLab takes `group/project` as one
+    /// path segment, `group%2Fproject`.
+    static func percentEncoded(_ text: String) -> String {
+        var result = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                result.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let hex = Array("0123456789ABCDEF".utf8)
+                result += "%" + String(decoding: [hex[Int(byte >> 4)], hex[Int(byte & 15)]], as: UTF8.self)
+            }
+        }
+        return result
     }
 }

@@ -18,7 +18,7 @@ public struct SemanticVersion: Comparable, Sendable, CustomStringConvertible {
 
     public init?(_ text: String) {
         original = text
-        var rest = Substring(text.trimmingCharacters(in: .whitespaces))
+        var rest = Substring(text.trimmingSpaces())
         guard let firstDigit = rest.firstIndex(where: \.isASCIIDigit) else { return nil }
         let prefix = rest[..<firstDigit]
         guard prefix.count <= 32, prefix.allSatisfy({ $0.isLetter || "-_/.".contains($0) }) else { return nil }

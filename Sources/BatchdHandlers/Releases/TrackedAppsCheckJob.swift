@@ -1,5 +1,6 @@
 import BatchdCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// `tracked-apps-check` ("Tracked Apps Scan"): is there a newer release of an app I run?
 ///

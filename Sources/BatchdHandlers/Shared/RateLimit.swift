@@ -1,5 +1,6 @@
 import BatchdCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// What a server said about its request quota when it refused a request for exceeding it
 /// (HTTP 429, or GitHub's 403 with no requests left), and when asking again makes sense.
@@ -24,7 +25,7 @@ struct RateLimit: Sendable, Equatable {
     init(_ response: HTTPResponse, now: Date) {
         func number(_ name: String) -> (value: Int, window: Int?)? {
             guard let text = response.header(name) else { return nil }
-            let parts = text.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            let parts = text.split(separator: ";").map { $0.trimmingSpaces() }
             guard let first = parts.first, let value = Int(first) else { return nil }
             let window = parts.dropFirst().first { $0.hasPrefix("w=") }.flatMap { Int($0.dropFirst(2)) }
             return (value, window)
@@ -39,7 +40,7 @@ struct RateLimit: Sendable, Equatable {
             reset = value > 1_000_000_000 ? Date(timeIntervalSince1970: Double(value)) : now.addingTimeInterval(Double(value))
         }
         if let retryAfter = response.header("retry-after") {
-            if let seconds = Int(retryAfter.trimmingCharacters(in: .whitespaces)) {
+            if let seconds = Int(retryAfter.trimmingSpaces()) {
                 reset = max(reset ?? .distantPast, now.addingTimeInterval(Double(seconds)))
             } else if let date = Self.httpDate(retryAfter) {
                 reset = max(reset ?? .distantPast, date)
@@ -72,11 +73,17 @@ struct RateLimit: Sendable, Equatable {
         return text + ". \(advice)"
     }
 
-    private static func httpDate(_ text: String) -> Date? {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        return formatter.date(from: text.trimmingCharacters(in: .whitespaces))
+    /// An HTTP date in the form servers send (RFC 9110's IMF-fixdate):
+    /// `Sun, 06 Nov 1994 08:49:37 GMT`.
+    static func httpDate(_ text: String) -> Date? {
+        let parts = text.trimmingSpaces().split(separator: " ")
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        guard parts.count == 6, parts[0].hasSuffix(","), parts[5] == "GMT" || parts[5] == "UTC",
+              let day = Int(parts[1]), let monthIndex = months.firstIndex(of: String(parts[2])), let year = Int(parts[3]),
+              (1...CivilDate.daysIn(month: monthIndex + 1, year: year)).contains(day) else { return nil }
+        let clock = parts[4].split(separator: ":").compactMap { Int($0) }
+        guard clock.count == 3, (0...23).contains(clock[0]), (0...59).contains(clock[1]), (0...60).contains(clock[2]) else { return nil }
+        let days = CivilDate(year: year, month: monthIndex + 1, day: day).dayNumber
+        return Date(timeIntervalSince1970: TimeInterval(days * 86_400 + clock[0] * 3600 + clock[1] * 60 + clock[2]))
     }
 }

@@ -1,0 +1,33 @@
+import CBatchdSystem
+import Glibc
+
+/// A detached POSIX thread with a name (`ps -L` and `top -H` show it), for the few loops that
+/// block in a system call (inotify, accept, signals, a child's pipes). Foundation's `Thread`
+/// is not in FoundationEssentials, and a bare pthread is cheaper to start.
+public enum OSThread {
+    public static func start(name: String, _ body: @escaping @Sendable () -> Void) {
+        let context = Unmanaged.passRetained(Start(name: name, body: body)).toOpaque()
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+        defer { pthread_attr_destroy(&attributes) }
+        var thread = pthread_t()
+        let result = pthread_create(&thread, &attributes, { context in
+            let start = Unmanaged<Start>.fromOpaque(context!).takeRetainedValue()
+            _ = CBatchd_set_thread_name(start.name)
+            start.body()
+            return nil
+        }, context)
+        precondition(result == 0, "cannot start thread \(name): \(String(cString: strerror(result)))")
+    }
+
+    private final class Start {
+        let name: String
+        let body: @Sendable () -> Void
+
+        init(name: String, body: @escaping @Sendable () -> Void) {
+            self.name = name
+            self.body = body
+        }
+    }
+}
