@@ -11,22 +11,32 @@ import Synchronization
 /// rule (`PosixZoneRule`); `UTC` works even where tzdata is not installed.
 public struct ZoneRules: Sendable, Hashable, CustomStringConvertible {
     /// The IANA name (`Europe/Berlin`), or for a `TZ` rule the rule itself.
-    public let identifier: String
-    /// Instants (seconds since 1970, UTC) at which the offset changes, ascending.
-    let transitions: [Int64]
-    /// The offset (seconds east of UTC) from each transition on.
-    let offsets: [Int32]
-    /// The offset before the first transition.
-    let initialOffset: Int32
-    /// The offsets after the last transition; nil keeps the last transition's offset.
-    let rule: PosixZoneRule?
+    public var identifier: String { storage.identifier }
+    /// One reference: every cron job carries its zone, and ten thousand jobs share a few.
+    private let storage: Storage
+
+    private final class Storage: Sendable {
+        let identifier: String
+        /// Instants (seconds since 1970, UTC) at which the offset changes, ascending.
+        let transitions: [Int64]
+        /// The offset (seconds east of UTC) from each transition on.
+        let offsets: [Int32]
+        /// The offset before the first transition.
+        let initialOffset: Int32
+        /// The offsets after the last transition; nil keeps the last transition's offset.
+        let rule: PosixZoneRule?
+
+        init(identifier: String, transitions: [Int64], offsets: [Int32], initialOffset: Int32, rule: PosixZoneRule?) {
+            self.identifier = identifier
+            self.transitions = transitions
+            self.offsets = offsets
+            self.initialOffset = initialOffset
+            self.rule = rule
+        }
+    }
 
     init(identifier: String, transitions: [Int64], offsets: [Int32], initialOffset: Int32, rule: PosixZoneRule?) {
-        self.identifier = identifier
-        self.transitions = transitions
-        self.offsets = offsets
-        self.initialOffset = initialOffset
-        self.rule = rule
+        storage = Storage(identifier: identifier, transitions: transitions, offsets: offsets, initialOffset: initialOffset, rule: rule)
     }
 
     public static let utc = ZoneRules(identifier: "UTC", transitions: [], offsets: [], initialOffset: 0, rule: nil)
@@ -37,8 +47,16 @@ public struct ZoneRules: Sendable, Hashable, CustomStringConvertible {
         hasher.combine(identifier)
     }
 
+    public static func == (lhs: ZoneRules, rhs: ZoneRules) -> Bool {
+        lhs.storage === rhs.storage
+            || (lhs.identifier == rhs.identifier && lhs.storage.transitions == rhs.storage.transitions
+                && lhs.storage.offsets == rhs.storage.offsets && lhs.storage.initialOffset == rhs.storage.initialOffset
+                && lhs.storage.rule == rhs.storage.rule)
+    }
+
     /// Seconds east of UTC at `instant` (seconds since 1970, UTC).
     public func secondsFromGMT(at instant: Int) -> Int {
+        let (transitions, offsets, initialOffset, rule) = (storage.transitions, storage.offsets, storage.initialOffset, storage.rule)
         let time = Int64(instant)
         guard let first = transitions.first, time >= first else {
             if transitions.isEmpty, let rule { return rule.offset(at: time) }
