@@ -22,12 +22,14 @@ final class DaemonProcess: @unchecked Sendable {  // the log's state behind `log
         try self.init(folder: folder, environment: environment)
     }
 
-    init(folder: TemporaryFolder, environment: [String: String] = [:], arguments: [String] = []) throws {
+    /// `launcher` runs the daemon through another program (`prlimit --nofile=...`), which must
+    /// exec it in place, so that `pid` stays the daemon's.
+    init(folder: TemporaryFolder, environment: [String: String] = [:], arguments: [String] = [], launcher: [String] = []) throws {
         self.folder = folder
         var env = ProcessInfo.processInfo.environment
         env.merge(environment) { _, new in new }
-        process = try Subprocess(BatchdProcess.binary.path, ["run", "--config", folder.url.appendingPathComponent("batch.yaml").path] + arguments,
-                                 environment: env, directory: folder.url.path, stderr: .pipe)
+        let command = launcher + [BatchdProcess.binary.path, "run", "--config", folder.url.appendingPathComponent("batch.yaml").path] + arguments
+        process = try Subprocess(command[0], Array(command.dropFirst()), environment: env, directory: folder.url.path, stderr: .pipe)
         let reader = process.stderrReader!
         let thread = Thread { [output] in
             var buffer = Data()

@@ -26,8 +26,9 @@ public actor JSONLinesHistoryStore: HistoryStore {
     public nonisolated let role: Role
     private let ids: RunIDAllocator?
     private let indexLock: Int32
-    private var appendFiles: [String: AppendFile] = [:]
-    private var indexes: [String: JobIndex] = [:]
+    /// Open descriptors: a bounded number, the most recently used (see `DescriptorCache`).
+    private var appendFiles = DescriptorCache<AppendFile>(capacity: JSONLinesHistoryStore.openFilesPerKind)
+    private var indexes = DescriptorCache<JobIndex>(capacity: JSONLinesHistoryStore.openFilesPerKind)
     private var lastSuccessCache: [String: Date] = [:]
     /// Each job's latest run, as the owner last saw it. Lines another process appends
     /// (`batchd once` beside the daemon) are announced by the appender touching
@@ -80,7 +81,7 @@ public actor JSONLinesHistoryStore: HistoryStore {
         indexLock = lockFD
         var recovery = Recovery()
         var newestID: Int64 = 0
-        var opened: [String: JobIndex] = [:]
+        var opened = DescriptorCache<JobIndex>(capacity: Self.openFilesPerKind)
         for job in Self.jobFiles(in: runsDirectory) {
             let path = "\(runsDirectory)/\(job).jsonl"
             if role == .owner {
@@ -90,7 +91,7 @@ public actor JSONLinesHistoryStore: HistoryStore {
                 if let reason = sync.rebuilt { recovery.rebuiltIndexes.append((job, reason)) }
                 if sync.unreadableLines > 0 { recovery.unreadableLines.append((path, sync.unreadableLines)) }
                 newestID = max(newestID, index.highestID)
-                opened[job] = index
+                opened.insert(index, for: job)
             } else if role == .appender {
                 newestID = max(newestID, Self.readLatest(path: path)?.id ?? 0)
             }
@@ -306,23 +307,19 @@ public actor JSONLinesHistoryStore: HistoryStore {
     }
 
     private func appendFile(for job: String) throws(HistoryError) -> AppendFile {
-        if let file = appendFiles[job] { return file }
-        let file = try AppendFile(path: path(of: job))
-        appendFiles[job] = file
-        return file
+        let path = path(of: job)
+        return try appendFiles.file(job) { () throws(HistoryError) in try AppendFile(path: path) }
     }
 
     private func ownedIndex(for job: String) throws -> JobIndex {
-        if let index = indexes[job] { return index }
-        let index = try JobIndex(directory: runsDirectory, job: job, writable: true)
-        indexes[job] = index
-        return index
+        let directory = runsDirectory
+        return try indexes.file(job) { () throws(HistoryError) in try JobIndex(directory: directory, job: job, writable: true) }
     }
 
     /// The job's index together with the file's unindexed tail.
     private func view(of job: String) throws -> HistoryView {
         // A job with no history file yet gets an empty view, not a new empty index file.
-        let owned = role == .owner && (indexes[job] != nil || FileManager.default.fileExists(atPath: path(of: job)))
+        let owned = role == .owner && (indexes.peek(job) != nil || FileManager.default.fileExists(atPath: path(of: job)))
         let index = owned ? try ownedIndex(for: job) : try JobIndex(directory: runsDirectory, job: job, writable: false)
         return try HistoryView(index: index, file: path(of: job))
     }
@@ -331,7 +328,7 @@ public actor JSONLinesHistoryStore: HistoryStore {
     /// the newest runs are copied to a temporary file that is renamed over the old one, so that
     /// `tail -f`, `grep` and `jq` readers always see whole lines; the index shifts with them.
     private func applyRetention(job: String) throws {
-        guard let index = indexes[job], index.count > settings.maxRunsPerJob,
+        guard let index = try? ownedIndex(for: job), index.count > settings.maxRunsPerJob,
               let firstKept = index.entry(at: index.count - settings.maxRunsPerJob) else { return }
         let source = path(of: job)
         let temporary = "\(source).retention-\(getpid())"
@@ -358,7 +355,7 @@ public actor JSONLinesHistoryStore: HistoryStore {
             unlink(temporary)
             throw HistoryError("retention: cannot replace \(source): \(String(cString: strerror(errno)))")
         }
-        appendFiles[job] = nil  // it points at the old file
+        appendFiles.remove(job)  // it points at the old file
         var kept: [JobIndex.Entry] = []
         for number in (index.count - settings.maxRunsPerJob)..<index.count {
             guard var entry = index.entry(at: number) else { continue }
@@ -367,6 +364,9 @@ public actor JSONLinesHistoryStore: HistoryStore {
         }
         try index.replace(with: kept)
     }
+
+    /// How many history files of each kind (`.jsonl` for appending, `.idx`) stay open.
+    static let openFilesPerKind = 64
 
     static func retentionSlack(_ maximum: Int) -> Int {
         max(1, min(1000, maximum / 10))
