@@ -105,10 +105,6 @@ int CBatchd_set_timer_slack(unsigned long nanoseconds) {
     return prctl(PR_SET_TIMERSLACK, nanoseconds, 0, 0, 0);
 }
 
-int CBatchd_set_thread_name(const char *name) {
-    return prctl(PR_SET_NAME, name, 0, 0, 0);
-}
-
 static void fill_set(sigset_t *set, const int *signals, int count) {
     sigemptyset(set);
     for (int i = 0; i < count; i++) sigaddset(set, signals[i]);

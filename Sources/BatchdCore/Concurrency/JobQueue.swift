@@ -71,20 +71,11 @@ final class JobQueue<Job>: @unchecked Sendable {  // every field is read and wri
         guard !started else { return }
         started = true
         for number in 1...threadCount {
-            let context = Unmanaged.passRetained(ThreadStart(serve: { self.serve(name: $0) }, name: "\(name)-\(number)")).toOpaque()
-            var thread = pthread_t()
-            let result = pthread_create(&thread, nil, { context in
-                let start = Unmanaged<ThreadStart>.fromOpaque(context!).takeRetainedValue()
-                start.serve(start.name)
-                return nil
-            }, context)
-            precondition(result == 0, "cannot start the \(name) threads: error \(result)")
-            pthread_detach(thread)
+            OSThread.start(name: "\(name)-\(number)") { self.serve() }
         }
     }
 
-    private func serve(name: String) {
-        CBatchd_name_thread(name)
+    private func serve() {
         JobQueue.blockAsynchronousSignals()
         pthread_mutex_lock(mutex)
         while true {
@@ -139,14 +130,5 @@ final class JobQueue<Job>: @unchecked Sendable {  // every field is read and wri
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-    }
-}
-
-private final class ThreadStart {
-    let serve: (String) -> Void
-    let name: String
-    init(serve: @escaping (String) -> Void, name: String) {
-        self.serve = serve
-        self.name = name
     }
 }

@@ -14,7 +14,7 @@ public enum OSThread {
         var thread = pthread_t()
         let result = pthread_create(&thread, &attributes, { context in
             let start = Unmanaged<Start>.fromOpaque(context!).takeRetainedValue()
-            _ = CBatchd_set_thread_name(start.name)
+            CBatchd_name_thread(start.name)
             start.body()
             return nil
         }, context)

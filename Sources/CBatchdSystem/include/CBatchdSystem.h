@@ -42,9 +42,6 @@ int CBatchd_wait_either(int first, int second);
 /// prctl(PR_SET_TIMERSLACK) for the calling thread: how late the kernel may wake it, in ns.
 int CBatchd_set_timer_slack(unsigned long nanoseconds);
 
-/// prctl(PR_SET_NAME): the calling thread's name (the kernel keeps 15 bytes of it).
-int CBatchd_set_thread_name(const char *name);
-
 /// Waits up to `milliseconds` for `fd` to be readable; returns what poll returns.
 int CBatchd_wait_readable_ms(int fd, int milliseconds);
 
