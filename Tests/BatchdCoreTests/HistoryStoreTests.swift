@@ -211,6 +211,14 @@ struct HistoryStoreTests {
         let reader = try store(folder, role: .reader)
         #expect(try await reader.newest(limit: 2, job: "a", status: nil) == [next, fromOnce])
         #expect(try await reader.run(id: 4) == fromOnce)
+        // Appends in quick succession, within one tick of the kernel's coarse clock (an mtime
+        // would not tell them apart), are each seen at once.
+        for _ in 0..<3 {
+            let quick = record(try await appender.allocateRunID(), "a")
+            try await appender.append(quick)
+            #expect(try await owner.latest(job: "a") == quick)
+            #expect(try await owner.summaries(of: ["a"])["a"]?.latest == quick)
+        }
     }
 }
 

@@ -31,11 +31,13 @@ public actor JSONLinesHistoryStore: HistoryStore {
     private var indexes = DescriptorCache<JobIndex>(capacity: JSONLinesHistoryStore.openFilesPerKind)
     private var lastSuccessCache: [String: Date] = [:]
     /// Each job's latest run, as the owner last saw it. Lines another process appends
-    /// (`batchd once` beside the daemon) are announced by the appender touching
-    /// `runs/.appended`; a change of that file's mtime empties the cache. So a status answer for
-    /// ten thousand jobs costs one `stat` and ten thousand dictionary lookups.
+    /// (`batchd once` beside the daemon) are announced by the appender adding one byte to
+    /// `runs/.appended`; a change of that file's size (or inode) empties the cache. The size,
+    /// not the mtime: two appends within one tick of the kernel's coarse clock leave the same
+    /// mtime. So a status answer for ten thousand jobs costs one `stat` and ten thousand
+    /// dictionary lookups.
     private var latestCache: [String: RunRecord?] = [:]
-    private var appendedMark: timespec?
+    private var appendedMark: (size: off_t, inode: ino_t)?
     /// The runs this process has started and not recorded yet.
     private let journal: RunJournal
 
@@ -209,9 +211,10 @@ public actor JSONLinesHistoryStore: HistoryStore {
         latestCache[record.jobType] = .some(record)
         guard role == .owner else {
             // Tell the owner that its view of this job is out of date.
-            let mark = open("\(runsDirectory)/.appended", O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+            let mark = open("\(runsDirectory)/.appended", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
             if mark >= 0 {
-                _ = futimens(mark, nil)
+                var newline = UInt8(ascii: "\n")
+                _ = write(mark, &newline, 1)
                 close(mark)
             }
             return file
@@ -236,9 +239,28 @@ public actor JSONLinesHistoryStore: HistoryStore {
 
     // MARK: HistoryStore: reading
 
+    /// Served from the cache when it holds the job: the scheduler asks for every job's latest
+    /// run at start-up and the first status.json asks again, and reading and parsing the line
+    /// twice for ten thousand jobs is what a start-up with history spent most on.
     public func latest(job: String) throws -> RunRecord? {
+        forgetIfAppendedElsewhere()
+        if let cached = latestCache[job] { return cached }
         let view = try view(of: job)
-        return try view.newestFirst(limit: 1) { _ in true }.first.flatMap { try view.record($0) }
+        let latest = try view.newestFirst(limit: 1) { _ in true }.first.flatMap { try view.record($0) }
+        latestCache[job] = .some(latest)
+        return latest
+    }
+
+    /// Empties the caches when another process has appended since the last look (it touches
+    /// `runs/.appended`): one `stat`.
+    private func forgetIfAppendedElsewhere() {
+        var info = stat()
+        let mark = stat("\(runsDirectory)/.appended", &info) == 0 ? (size: info.st_size, inode: info.st_ino) : nil
+        if mark?.size != appendedMark?.size || mark?.inode != appendedMark?.inode {
+            latestCache = [:]
+            lastSuccessCache = [:]
+            appendedMark = mark
+        }
     }
 
     public func lastSuccess(job: String) throws -> Date? {
@@ -269,23 +291,11 @@ public actor JSONLinesHistoryStore: HistoryStore {
     }
 
     public func summaries(of jobs: [String]) throws -> [String: JobHistorySummary] {
-        var info = stat()
-        let mark = stat("\(runsDirectory)/.appended", &info) == 0 ? info.st_mtim : nil
-        if mark?.tv_sec != appendedMark?.tv_sec || mark?.tv_nsec != appendedMark?.tv_nsec {
-            latestCache = [:]
-            lastSuccessCache = [:]
-            appendedMark = mark
-        }
+        forgetIfAppendedElsewhere()
         var result: [String: JobHistorySummary] = [:]
         result.reserveCapacity(jobs.count)
         for job in jobs {
-            let latest: RunRecord?
-            if let cached = latestCache[job] {
-                latest = cached
-            } else {
-                latest = try self.latest(job: job)
-                latestCache[job] = .some(latest)
-            }
+            let latest = try latestCache[job] ?? self.latest(job: job)
             result[job] = JobHistorySummary(latest: latest, lastSuccess: latest == nil ? nil : try lastSuccess(job: job))
         }
         return result
