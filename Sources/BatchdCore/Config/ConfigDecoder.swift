@@ -76,7 +76,7 @@ struct ConfigDecoder {
 
     /// The folder relative paths in the file start from: the file's own folder.
     static func directory(of path: String) -> String {
-        let absolute = path.hasPrefix("/") ? path : PathText.currentDirectory + "/" + path
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
         return PathText.standardized(PathText.directory(of: absolute))
     }
 

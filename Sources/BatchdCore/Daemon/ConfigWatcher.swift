@@ -30,7 +30,7 @@ public final class ConfigWatcher: @unchecked Sendable {  // fd set once; the thr
     }
 
     private static func absolute(_ path: String) -> String {
-        path.hasPrefix("/") ? path : PathText.currentDirectory + "/" + path
+        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 
     private func watch() {

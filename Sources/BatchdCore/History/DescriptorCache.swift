@@ -17,8 +17,6 @@ struct DescriptorCache<File: AnyObject> {
         self.capacity = capacity
     }
 
-    var count: Int { files.count }
-
     func peek(_ key: String) -> File? {
         files[key]?.file
     }
@@ -40,7 +38,6 @@ struct DescriptorCache<File: AnyObject> {
         clock += 1
         if files[key] == nil, files.count >= capacity,
            let oldest = files.min(by: { $0.value.lastUse < $1.value.lastUse })?.key {
-            files[key] = nil
             files[oldest] = nil
         }
         files[key] = (file, clock)

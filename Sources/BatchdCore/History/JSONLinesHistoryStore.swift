@@ -244,6 +244,11 @@ public actor JSONLinesHistoryStore: HistoryStore {
     /// twice for ten thousand jobs is what a start-up with history spent most on.
     public func latest(job: String) throws -> RunRecord? {
         forgetIfAppendedElsewhere()
+        return try cachedLatest(job: job)
+    }
+
+    /// `latest` once the cache is known to be current.
+    private func cachedLatest(job: String) throws -> RunRecord? {
         if let cached = latestCache[job] { return cached }
         let view = try view(of: job)
         let latest = try view.newestFirst(limit: 1) { _ in true }.first.flatMap { try view.record($0) }
@@ -295,7 +300,7 @@ public actor JSONLinesHistoryStore: HistoryStore {
         var result: [String: JobHistorySummary] = [:]
         result.reserveCapacity(jobs.count)
         for job in jobs {
-            let latest = try latestCache[job] ?? self.latest(job: job)
+            let latest = try cachedLatest(job: job)
             result[job] = JobHistorySummary(latest: latest, lastSuccess: latest == nil ? nil : try lastSuccess(job: job))
         }
         return result
@@ -304,8 +309,9 @@ public actor JSONLinesHistoryStore: HistoryStore {
     /// The latest run of every job that has a history file, for `status` and the API.
     public func latestByJob() throws -> [String: RunRecord] {
         var result: [String: RunRecord] = [:]
+        forgetIfAppendedElsewhere()
         for job in Self.jobFiles(in: runsDirectory) {
-            result[job] = try latest(job: job)
+            result[job] = try cachedLatest(job: job)
         }
         return result
     }

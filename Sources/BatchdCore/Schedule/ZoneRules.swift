@@ -114,7 +114,7 @@ public struct ZoneRules: Sendable, Hashable, CustomStringConvertible {
             }
             return named(name) ?? posix(name) ?? .utc
         }
-        let link = readLink("/etc/localtime")
+        let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/etc/localtime")
         if let bytes = readFile("/etc/localtime"), let zone = TZifFile.parse(bytes, identifier: link.flatMap(zoneName(inPath:)) ?? "localtime") {
             return zone
         }
@@ -166,14 +166,8 @@ public struct ZoneRules: Sendable, Hashable, CustomStringConvertible {
         return String(path[range.upperBound...])
     }
 
-    private static func readLink(_ path: String) -> String? {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let count = readlink(path, &buffer, buffer.count - 1)
-        guard count > 0 else { return nil }
-        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    /// A zone file's bytes (they are a few KiB), or nil when it cannot be read.
+    /// A zone file's bytes (they are a few KiB), or nil when it cannot be read. Read at most 1 MiB
+    /// rather than with `FileManager.contents`: `TZ` may name any file (`TZ=/dev/zero`).
     static func readFile(_ path: String) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }

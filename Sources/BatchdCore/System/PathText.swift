@@ -46,13 +46,6 @@ public enum PathText {
         return String(cString: resolved)
     }
 
-    /// The current directory, for making relative paths absolute.
-    public static var currentDirectory: String {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        guard getcwd(&buffer, buffer.count) != nil else { return "." }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
     /// `mkdir -p`, with the system's reason when it fails.
     public static func createDirectories(_ path: String) throws(SystemCallError) {
         var prefix = path.hasPrefix("/") ? "" : "."
