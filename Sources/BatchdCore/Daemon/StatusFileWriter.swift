@@ -61,10 +61,10 @@ final class StatusFileWriter: Sendable {
             let started = clock.now
             await write()
             // Under a burst (ten thousand jobs due at midnight) the file is rewritten at most
-            // every 20 ms, and never more than a third of the time: it is a picture of the
-            // daemon, not its log.
+            // every 20 ms, and never more than a fifth of the time: it is a picture of the
+            // daemon, not its log, and the runs it pictures need the cores more.
             let took = clock.now - started
-            try? await Task.sleep(for: max(.milliseconds(20) - took, took * 2))
+            try? await Task.sleep(for: max(.milliseconds(20) - took, took * 4))
             if releaseAfterWrite.exchange(false, ordering: .relaxed) {
                 // Loading the file, planning every job and the first status leave freed heap
                 // (ten thousand jobs: 15 MB) and code pages behind; give them back rather than

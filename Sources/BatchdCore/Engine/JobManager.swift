@@ -80,8 +80,20 @@ actor JobManager {
     var runningJobs: [String] { running.keys.sorted() }
 
     /// Admits each request in order; one call for everything due at one instant.
+    ///
+    /// The runs that must wait for a slot are logged in one line: ten thousand jobs due at
+    /// midnight with `maxConcurrentJobs: 64` are one event, not ten thousand lines.
     func submit(_ requests: [Request]) -> [Admission] {
-        requests.map(submit)
+        let admissions = requests.map(submit)
+        let waiting = zip(requests, admissions).filter { $0.1 == .waiting }.map(\.0.job.name)
+        if waiting.count == 1 {
+            logger.info("waiting for a free slot (\(running.count) of \(capacity) running)", metadata: ["job": "\(waiting[0])"])
+        } else if waiting.count > 1 {
+            let shown = waiting.prefix(5).joined(separator: ", ")
+            let more = waiting.count > 5 ? " and \(waiting.count - 5) more" : ""
+            logger.info("\(waiting.count) runs waiting for a free slot (\(running.count) of \(capacity) running): \(shown)\(more)")
+        }
+        return admissions
     }
 
     private func submit(_ request: Request) -> Admission {
@@ -98,7 +110,6 @@ actor JobManager {
             return .started
         }
         waiting.add(request)
-        logger.info("waiting for a free slot (\(running.count) of \(capacity) running)", metadata: ["job": "\(name)"])
         return .waiting
     }
 

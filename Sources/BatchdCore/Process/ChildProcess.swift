@@ -177,7 +177,10 @@ final class ChildWatcher: @unchecked Sendable {
         var exited = false
         var killDeadline: ContinuousClock.Instant?
         var killed = false
-        var chunk = [UInt8](repeating: 0, count: 65_536)
+        // Not zeroed: most commands print nothing, and a zeroed 64 KiB per run costs more
+        // than the rest of the watcher's bookkeeping.
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
+        defer { chunk.deallocate() }
 
         func signalGroup(_ signal: Int32) {
             termination.signalledGroup = true
@@ -216,9 +219,9 @@ final class ChildWatcher: @unchecked Sendable {
                 } else if fd == pidFD {
                     continue  // handled below through waitpid
                 } else {
-                    let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                    let count = read(fd, chunk.baseAddress, chunk.count)
                     if count > 0 {
-                        buffers[fd]!.append(contentsOf: chunk[0..<count])
+                        buffers[fd]!.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[0..<count]))
                         emitLines(from: &buffers[fd]!, stream: fd == stdoutFD ? .stdout : .stderr, final: false)
                     } else if count == 0 || (errno != EINTR && errno != EAGAIN) {
                         emitLines(from: &buffers[fd]!, stream: fd == stdoutFD ? .stdout : .stderr, final: true)

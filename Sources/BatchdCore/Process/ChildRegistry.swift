@@ -6,24 +6,53 @@ import Synchronization
 /// The children batchd started and has not reaped yet, process-wide because `waitpid` and
 /// process ids are: the orphan reaper must never reap one of these (their watcher does).
 enum ChildRegistry {
-    private static let children = Mutex<Set<pid_t>>([])
+    private struct State {
+        var children: Set<pid_t> = []
+        /// Spawns under way: a child they start is batchd's before it is in `children`.
+        var spawning = 0
+        /// Zombies the orphan reaper left alone because a spawn was under way.
+        var deferred: Set<pid_t> = []
+    }
 
-    /// Runs `spawn` with the registry locked, so that a child that exits at once is known as
-    /// batchd's before the orphan reaper can look at it.
+    private static let state = Mutex(State())
+
+    /// Runs `spawn` and registers the child it started. The lock is not held across the spawn
+    /// (sixty-four runs starting together would queue on it for the length of each `vfork`);
+    /// instead the orphan reaper leaves unknown zombies alone while a spawn is under way, and
+    /// the last spawn to finish reaps the zombies it deferred.
     static func spawning(_ spawn: () -> (Int32, pid_t?)) -> Int32 {
-        children.withLock { set in
-            let (code, pid) = spawn()
-            if let pid { set.insert(pid) }
-            return code
+        state.withLock { $0.spawning += 1 }
+        let (code, pid) = spawn()
+        let deferred = state.withLock { state -> Set<pid_t> in
+            if let pid { state.children.insert(pid) }
+            state.spawning -= 1
+            guard state.spawning == 0 else { return [] }
+            defer { state.deferred = [] }
+            return state.deferred
         }
+        if !deferred.isEmpty { OrphanReaper.reap(Array(deferred)) }
+        return code
     }
 
     static func finished(_ pid: pid_t) {
-        _ = children.withLock { $0.remove(pid) }
+        _ = state.withLock { $0.children.remove(pid) }
     }
 
     static func contains(_ pid: pid_t) -> Bool {
-        children.withLock { $0.contains(pid) }
+        state.withLock { $0.children.contains(pid) }
+    }
+
+    /// Whether the orphan reaper may reap this zombie: not one of batchd's children, and no
+    /// spawn under way whose child it might be (then the last spawn to end reaps it).
+    static func mayReap(_ pid: pid_t) -> Bool {
+        state.withLock { state in
+            if state.children.contains(pid) { return false }
+            if state.spawning > 0 {
+                state.deferred.insert(pid)
+                return false
+            }
+            return true
+        }
     }
 }
 
@@ -39,7 +68,12 @@ public enum OrphanReaper {
     }
 
     static func reapOrphans() {
-        for pid in ProcessTable.children() where !ChildRegistry.contains(pid) && ProcessTable.isZombie(pid) {
+        reap(ProcessTable.children())
+    }
+
+    /// Reaps each of `candidates` that is a zombie and not one of batchd's own children.
+    static func reap(_ candidates: [pid_t]) {
+        for pid in candidates where !ChildRegistry.contains(pid) && ProcessTable.isZombie(pid) && ChildRegistry.mayReap(pid) {
             var status: Int32 = 0
             waitpid(pid, &status, WNOHANG)
         }
