@@ -29,6 +29,31 @@ struct PID1Tests {
         #expect(try String(contentsOf: log, encoding: .utf8).contains("stopped; every run is recorded"))
     }
 
+    /// Twenty orphans ending within a few milliseconds of each other: the SIGCHLDs after the
+    /// first fall inside the pause between two orphan passes, and nothing runs afterwards to
+    /// send another. The pass owed for them must still come.
+    @Test func aBurstOfOrphansIsReapedWhenNoFurtherSignalComes() throws {
+        let folder = try TemporaryFolder()
+        let config = try folder.write("batch.yaml", """
+        jobs:
+          burst: { type: command, enabled: true, runOnStart: true, shell: 'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do sleep 0.05 & done; echo left twenty' }
+        """)
+        let log = folder.url.appendingPathComponent("log")
+        let process = try Subprocess("/usr/bin/unshare", ["--pid", "--fork", "--mount-proc", "--kill-child=SIGKILL", BatchdProcess.binary.path, "run", "--config", config.path],
+                                     stderr: .file(log.path))
+        let daemon = try #require(waitFor(seconds: 20) { childPID(of: process.pid) })
+        _ = try #require(waitFor(seconds: 20) { try? String(contentsOf: log, encoding: .utf8).contains("run recorded") ? true : nil })
+        let reaped = waitFor(seconds: 10) { zombieChildren(of: daemon) == 0 && liveChildren(of: daemon) == 0 ? true : nil }
+        #expect(reaped == true, "children of the daemon remain: \(zombieChildren(of: daemon)) zombies, \(liveChildren(of: daemon)) alive")
+        kill(daemon, SIGTERM)
+        process.wait()
+    }
+
+    func liveChildren(of parent: Int32) -> Int {
+        let text = (try? String(contentsOfFile: "/proc/\(parent)/task/\(parent)/children", encoding: .utf8)) ?? ""
+        return text.split(separator: " ").count - zombieChildren(of: parent)
+    }
+
     func childPID(of parent: Int32) -> Int32? {
         let text = try? String(contentsOfFile: "/proc/\(parent)/task/\(parent)/children", encoding: .utf8)
         return text?.split(separator: " ").first.flatMap { Int32($0) }
