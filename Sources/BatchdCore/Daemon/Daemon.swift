@@ -104,7 +104,10 @@ public final class Daemon: Sendable {
         let statusWriter = Task { await statusFile.run() }
         let running = self.state
         let notifications = NotificationService(history: history, notifier: WebhookNotifier(logger: logger)) { running.config.job(named: $0) }
-        let finishedRuns = engine.events.subscribe()
+        let finishedRuns = engine.events.subscribe { event in
+            guard case .runFinished(let record) = event else { return false }
+            return running.config.job(named: record.jobType)?.notify != nil
+        }
         let notifying = Task { await notifications.run(finishedRuns) }
         let engineTask = Task { await engine.run() }
 

@@ -36,23 +36,21 @@ final class StatusFileWriter: Sendable {
 
     /// Writes the file now, then again after each change, until the task is cancelled.
     func run() async {
-        let events = builder.engine.events.subscribe()
-        let listener = Task { [self] in
-            for await event in events {
-                switch event {
-                case .recordFailed:
-                    continue
-                case .schedulerIdle:
-                    if waitingForFirstSleep.exchange(false, ordering: .relaxed) { releaseAfterWrite.store(true, ordering: .relaxed) }
-                case .reloaded(ok: true, _):
-                    releaseAfterWrite.store(true, ordering: .relaxed)
-                default:
-                    break
-                }
-                stale.signal()
+        // An observer, not a subscription: marking the file stale is a flag and a wake-up,
+        // too little to be worth a task switch for each run's two events.
+        builder.engine.events.observe { [self] event in
+            switch event {
+            case .recordFailed:
+                return
+            case .schedulerIdle:
+                if waitingForFirstSleep.exchange(false, ordering: .relaxed) { releaseAfterWrite.store(true, ordering: .relaxed) }
+            case .reloaded(ok: true, _):
+                releaseAfterWrite.store(true, ordering: .relaxed)
+            default:
+                break
             }
+            stale.signal()
         }
-        defer { listener.cancel() }
         await write()
         let clock = ContinuousClock()
         while !Task.isCancelled {

@@ -18,7 +18,12 @@ public enum EngineEvent: Sendable {
 /// Fans events out to every subscriber. Each subscription buffers without bound: subscribers
 /// are tests, the status writer and the metrics, which keep up.
 public final class EventBus: Sendable {
-    private let subscribers = Mutex<[UInt64: AsyncStream<EngineEvent>.Continuation]>([:])
+    private struct Subscriber {
+        var continuation: AsyncStream<EngineEvent>.Continuation
+        var wants: @Sendable (EngineEvent) -> Bool
+    }
+
+    private let subscribers = Mutex<[UInt64: Subscriber]>([:])
     private let observers = Mutex<[@Sendable (EngineEvent) -> Void]>([])
     private let nextID = Atomic<UInt64>(0)
 
@@ -31,13 +36,17 @@ public final class EventBus: Sendable {
         observers.withLock { $0.append(observer) }
     }
 
-    public func subscribe() -> AsyncStream<EngineEvent> {
+    /// Every event from now on, or those that `wants` picks. The filter runs inside
+    /// `publish` (it must be quick): an event nobody downstream uses then costs no task switch
+    /// (the notifier needs only the finished runs of jobs with `notify:`, a tiny share of
+    /// ten thousand runs a minute).
+    public func subscribe(where wants: @escaping @Sendable (EngineEvent) -> Bool = { _ in true }) -> AsyncStream<EngineEvent> {
         let id = nextID.add(1, ordering: .relaxed).newValue
         let (stream, continuation) = AsyncStream<EngineEvent>.makeStream()
         continuation.onTermination = { [weak self] _ in
             _ = self?.subscribers.withLock { $0.removeValue(forKey: id) }
         }
-        subscribers.withLock { $0[id] = continuation }
+        subscribers.withLock { $0[id] = Subscriber(continuation: continuation, wants: wants) }
         return stream
     }
 
@@ -46,7 +55,7 @@ public final class EventBus: Sendable {
     public func finish() {
         let targets = subscribers.withLock { subscribers in
             defer { subscribers.removeAll() }
-            return Array(subscribers.values)
+            return subscribers.values.map(\.continuation)
         }
         for target in targets { target.finish() }
     }
@@ -54,6 +63,6 @@ public final class EventBus: Sendable {
     public func publish(_ event: EngineEvent) {
         for observer in observers.withLock({ $0 }) { observer(event) }
         let targets = subscribers.withLock { Array($0.values) }
-        for target in targets { target.yield(event) }
+        for target in targets where target.wants(event) { target.continuation.yield(event) }
     }
 }

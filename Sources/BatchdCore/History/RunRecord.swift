@@ -59,13 +59,25 @@ public struct RunRecord: Sendable, Equatable {
         ])
     }
 
-    /// The record as one line of JSON, newline included: what one `write` appends.
+    /// The record as one line of JSON, newline included: what one `write` appends. The same
+    /// bytes as `json` written by `JSONWriter`, without building the tree first.
     public var line: [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(512)
-        JSONWriter.write(json, to: &bytes)
-        bytes.append(0x0A)
-        return bytes
+        var object = JSONObjectWriter(capacity: 512)
+        object.field("id", id)
+        object.field("jobType", jobType)
+        object.field("displayName", displayName)
+        object.field("status", status.rawValue)
+        object.field("trigger", trigger.rawValue)
+        object.field("attempt", Int64(attempt))
+        object.field("startedAt", Timestamp.iso8601(startedAt))
+        object.field("completedAt", Timestamp.iso8601(completedAt))
+        object.field("durationMs", durationMs)
+        object.field("itemsChecked", Int64(itemsChecked))
+        object.field("itemsUpdated", Int64(itemsUpdated))
+        object.field("error", error)
+        object.field("result", result)
+        object.field("logs", .array(logs.map(\.json)))
+        return object.finish(terminator: 0x0A)
     }
 
     public struct DecodingError: Error, CustomStringConvertible {

@@ -12,7 +12,7 @@ public enum JSONWriter {
         switch value {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let flag): out.append(contentsOf: (flag ? "true" : "false").utf8)
-        case .int(let number): out.append(contentsOf: String(number).utf8)
+        case .int(let number): writeInteger(number, to: &out)
         case .double(let number):
             if number.isFinite {
                 if number.rounded() == number, abs(number) < 1e15 {
@@ -44,6 +44,25 @@ public enum JSONWriter {
     }
 
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// Decimal digits written in place (no `String` in between): ids, counts and durations are
+    /// in every history line.
+    public static func writeInteger(_ number: Int64, to out: inout [UInt8]) {
+        if number < 0 { out.append(UInt8(ascii: "-")) }
+        var rest = number.magnitude  // UInt64: Int64.min has no positive Int64
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[19 - count] = UInt8(48 + rest % 10)
+                rest /= 10
+                count += 1
+            } while rest > 0
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[(20 - count)...]))
+        }
+    }
 
     /// Copies the runs of bytes that need no escaping in one go: most strings (job names,
     /// timestamps, messages) have none, and this is the hot path of every history append.

@@ -34,14 +34,14 @@ public struct ConsoleLogHandler: LogHandler {
         var line: [UInt8]
         switch format {
         case .json:
-            var fields: [(String, JSONValue)] = [
-                ("timestamp", .string(Timestamp.iso8601(now))),
-                ("level", .string(level.rawValue)),
-                ("message", .string(event.message.description)),
-            ]
-            fields += merged.sorted { $0.key < $1.key }.map { ($0.key, JSONValue(metadata: $0.value)) }
-            line = []
-            JSONWriter.write(.object(fields), to: &line)
+            var object = JSONObjectWriter(capacity: 192)
+            object.field("timestamp", Timestamp.iso8601(now))
+            object.field("level", level.rawValue)
+            object.field("message", event.message.description)
+            for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
+                if case .string(let text) = value { object.field(key, text) } else { object.field(key, JSONValue(metadata: value)) }
+            }
+            line = object.finish()
         case .text:
             var text = "\(Timestamp.iso8601(now)) \(level.rawValue.uppercased().padded(to: 5)) \(event.message)"
             // The run's identity first, then the rest in a stable order.

@@ -1,0 +1,49 @@
+/// Writes one JSON object straight into bytes, field by field, for the lines written on every
+/// run (history records, the daemon's log lines): building a `JSONValue` tree first (an array
+/// of pairs, a string per number) cost more than writing the line. The bytes are exactly what
+/// `JSONWriter` writes for the same object.
+public struct JSONObjectWriter {
+    private var bytes: [UInt8]
+    private var empty = true
+
+    public init(capacity: Int = 256) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+        bytes.append(UInt8(ascii: "{"))
+    }
+
+    private mutating func key(_ name: String) {
+        if !empty { bytes.append(UInt8(ascii: ",")) }
+        empty = false
+        JSONWriter.writeString(name, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+    }
+
+    public mutating func field(_ name: String, _ text: String) {
+        key(name)
+        JSONWriter.writeString(text, to: &bytes)
+    }
+
+    /// A string, or `null`.
+    public mutating func field(_ name: String, _ text: String?) {
+        key(name)
+        if let text { JSONWriter.writeString(text, to: &bytes) } else { bytes.append(contentsOf: "null".utf8) }
+    }
+
+    public mutating func field(_ name: String, _ number: Int64) {
+        key(name)
+        JSONWriter.writeInteger(number, to: &bytes)
+    }
+
+    public mutating func field(_ name: String, _ value: JSONValue) {
+        key(name)
+        JSONWriter.write(value, to: &bytes)
+    }
+
+    /// The object, closed, with `terminator` after it (a newline for a line of a file).
+    public mutating func finish(terminator: UInt8? = nil) -> [UInt8] {
+        bytes.append(UInt8(ascii: "}"))
+        if let terminator { bytes.append(terminator) }
+        return bytes
+    }
+}
