@@ -21,12 +21,14 @@ public enum SignalEvents {
     /// sends a SIGCHLD: a thousand runs a second would mean a thousand passes. So a pass runs at
     /// once after a quiet spell, and otherwise at most every `orphanPassInterval` while
     /// SIGCHLDs keep coming; an orphan waits that long at worst to be reaped. Quiet means no
-    /// timeout at all: an idle daemon does not wake.
+    /// timeout at all: an idle daemon does not wake. The passes in between read the main
+    /// thread's children only (where orphans go); one a second at least reads every thread's.
     public static func forward(_ signals: [Int32], to deliver: @escaping @Sendable (Int32) -> Void) {
         let fd = signals.withUnsafeBufferPointer { CBatchd_signalfd($0.baseAddress, Int32($0.count)) }
         guard fd >= 0 else { return }
         OSThread.start(name: "batchd-signals") {
             var lastPass: ContinuousClock.Instant?
+            var lastThoroughPass: ContinuousClock.Instant?
             var passOwed = false
             while true {
                 var timeout: Int32 = -1
@@ -41,7 +43,9 @@ public enum SignalEvents {
                 }
                 let now = ContinuousClock.now
                 if passOwed, lastPass.map({ now >= $0 + orphanPassInterval }) ?? true {
-                    OrphanReaper.reapOrphans()
+                    let thorough = lastThoroughPass.map { now >= $0 + .seconds(1) } ?? true
+                    OrphanReaper.reapOrphans(thorough: thorough)
+                    if thorough { lastThoroughPass = now }
                     lastPass = now
                     passOwed = false
                 }

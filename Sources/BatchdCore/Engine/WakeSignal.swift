@@ -22,6 +22,9 @@ final class WakeSignal: Sendable {
         waiter?.resume()
     }
 
+    /// Whether a signal is waiting: the next `wait` returns at once.
+    var isPending: Bool { state.withLock { $0.pending } }
+
     /// Returns when signalled, or when the calling task is cancelled.
     func wait() async {
         await withTaskCancellationHandler {

@@ -67,8 +67,12 @@ public enum OrphanReaper {
         _ = CBatchd_set_child_subreaper()
     }
 
-    static func reapOrphans() {
-        reap(ProcessTable.children())
+    /// One pass: every zombie child that is not batchd's own is reaped. `thorough` reads the
+    /// children of every thread; otherwise only the main thread's, where the kernel hands
+    /// orphans (the first live thread of their new parent: the group leader), one file instead
+    /// of one per thread (a thread per running command).
+    static func reapOrphans(thorough: Bool = true) {
+        reap(thorough ? ProcessTable.children() : ProcessTable.childrenOfMainThread() ?? ProcessTable.children())
     }
 
     /// Reaps each of `candidates` that is a zombie and not one of batchd's own children.
@@ -117,6 +121,12 @@ enum ProcessTable {
         if listed { return found }
         let me = getpid()
         return all().filter { $0.parent == me }.map(\.pid)
+    }
+
+    /// The main thread's children, or nil where the file does not exist.
+    static func childrenOfMainThread() -> [pid_t]? {
+        guard let text = try? String(contentsOfFile: "/proc/self/task/\(getpid())/children", encoding: .utf8) else { return nil }
+        return text.split(separator: " ").compactMap { pid_t($0.trimmingWhitespace()) }
     }
 
     static func isZombie(_ pid: pid_t) -> Bool {
