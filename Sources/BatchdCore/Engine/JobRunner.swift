@@ -7,6 +7,7 @@ import Synchronization
 public enum StopReason: Sendable {
     case cancelledByUser
     case shutdown
+    case timedOut
 }
 
 /// A run in progress that others may stop; the reason is set before the task is cancelled.
@@ -18,10 +19,23 @@ final class RunStopper: Sendable {
         task.cancel()
     }
 
+    /// The run's timeout has passed: its task (the one running the handler) is cancelled.
+    func timeOut(_ run: RunningTask) {
+        reason.withLock { if $0 == nil { $0 = .timedOut } }
+        run.task.cancel()
+    }
+
     var stopReason: StopReason? { reason.withLock { $0 } }
 }
 
-/// One execution of one job: the handler raced against its timeout, every log entry captured,
+/// The task that runs a handler, for its timeout to cancel. `UnsafeCurrentTask` is only valid
+/// while that task runs: `RunDeadlines` calls expiries under the lock that `end` takes, and the
+/// run calls `end` before it returns, so no expiry ever touches a task that has finished.
+struct RunningTask: @unchecked Sendable {
+    let task: UnsafeCurrentTask
+}
+
+/// One execution of one job: the handler run against its timeout, every log entry captured,
 /// the outcome turned into a `RunRecord`. Knows nothing of scheduling or concurrency limits.
 struct JobRunner: Sendable {
     let clock: any EngineClock
@@ -30,15 +44,23 @@ struct JobRunner: Sendable {
     let configDirectory: String
     let stateDirectory: String
     let environment: [String: String]
+    /// Every run's timeout, on one sleeper.
+    let deadlines: RunDeadlines
+
+    init(clock: any EngineClock, daemonLogger: Logger, maxLogEntries: Int, configDirectory: String,
+         stateDirectory: String, environment: [String: String]) {
+        self.clock = clock
+        self.daemonLogger = daemonLogger
+        self.maxLogEntries = maxLogEntries
+        self.configDirectory = configDirectory
+        self.stateDirectory = stateDirectory
+        self.environment = environment
+        deadlines = RunDeadlines(clock: clock)
+    }
 
     struct Outcome: Sendable {
         var record: RunRecord
         var retryNotBefore: Date?
-    }
-
-    private enum Race: Sendable {
-        case finished(Result<JobResult, JobFailure>)
-        case timedOut
     }
 
     /// The moment a run starts, fixed before anyone is told it started, so that its timeout
@@ -69,56 +91,43 @@ struct JobRunner: Sendable {
             state: HandlerStateFile(path: "\(stateDirectory)/state/\(job.name).json"),
             environment: environment
         )
-        let handler = job.handler
+        // The handler runs in this task; its timeout cancels this task (`RunDeadlines`), and the
+        // handler ends promptly once cancelled (that is its contract): after a timeout nothing
+        // the job started is left running.
         let deadline = start.instant + job.timeout
-        let clock = self.clock
-        let race: Race = await withTaskGroup(of: Race?.self) { group in
-            group.addTask {
-                do {
-                    return .finished(.success(try await handler.run(context)))
-                } catch let failure as JobFailure {
-                    return .finished(.failure(failure))
-                } catch is CancellationError {
-                    return .finished(.failure(JobFailure("cancelled")))
-                } catch {
-                    return .finished(.failure(JobFailure(String(describing: error))))
-                }
-            }
-            group.addTask {
-                do {
-                    try await clock.sleep(until: deadline)
-                    return .timedOut
-                } catch {
-                    return nil  // cancelled: the handler finished first, or the run was stopped
-                }
-            }
-            var outcome: Race?
-            while outcome == nil, let next = await group.next() {
-                outcome = next
-            }
-            group.cancelAll()
-            // The handler's task ends promptly once cancelled (that is its contract), and the
-            // group waits for it: after a timeout nothing the job started is left running.
-            return outcome ?? .finished(.failure(JobFailure("cancelled")))
+        let watch = withUnsafeCurrentTask { current in
+            let run = RunningTask(task: current!)
+            return deadlines.watch(until: deadline) { stopper.timeOut(run) }
         }
+        let finished: Result<JobResult, JobFailure>
+        do {
+            finished = .success(try await job.handler.run(context))
+        } catch let failure as JobFailure {
+            finished = .failure(failure)
+        } catch is CancellationError {
+            finished = .failure(JobFailure("cancelled"))
+        } catch {
+            finished = .failure(JobFailure(String(describing: error)))
+        }
+        deadlines.end(watch)
 
         var status = RunStatus.completed
         var result = JobResult()
         var error: String?
         var retryNotBefore: Date?
-        switch (race, stopper.stopReason) {
+        switch (finished, stopper.stopReason) {
         case (_, .some(.cancelledByUser)):
             status = .cancelled
             error = "cancelled by request"
         case (_, .some(.shutdown)):
             status = .cancelled
             error = "cancelled: batchd was shutting down and the grace period ended"
-        case (.timedOut, nil):
+        case (_, .some(.timedOut)):
             status = .timeout
             error = "timed out after \(DurationText.format(job.timeout))"
-        case (.finished(.success(let reported)), nil):
+        case (.success(let reported), nil):
             result = reported
-        case (.finished(.failure(let failure)), nil):
+        case (.failure(let failure), nil):
             status = .failed
             error = failure.message
             result = failure.partial ?? JobResult()
