@@ -160,22 +160,21 @@ actor JobManager {
         let start = JobRunner.Start(clock: runner.clock)
         let task = Task {
             let id: Int64
+            let startedAt = start.wall
+            // The marker with the id: once "run started" is said, a crash must leave the run
+            // to be found as interrupted.
             do {
-                id = try await history.allocateRunID()
+                let begun = try await history.beginRun(job: request.job.name, displayName: request.job.displayName,
+                                                       trigger: request.trigger, attempt: request.attempt, at: startedAt)
+                id = begun.id
+                if let markerError = begun.markerError {
+                    logger.warning("cannot mark the run as running (a crash now would not show it as interrupted): \(markerError)",
+                                   metadata: ["job": "\(request.job.name)", "run": "\(id)", "attempt": "\(request.attempt)"])
+                }
             } catch {
                 logger.error("cannot start a run: \(error)", metadata: ["job": "\(request.job.name)"])
                 await self.finished(request.job.name, completion: nil)
                 return
-            }
-            let startedAt = start.wall
-            // The marker first: once "run started" is said, a crash must leave the run to be
-            // found as interrupted.
-            do {
-                try await history.runStarted(id: id, job: request.job.name, displayName: request.job.displayName,
-                                             trigger: request.trigger, attempt: request.attempt, at: startedAt)
-            } catch {
-                logger.warning("cannot mark the run as running (a crash now would not show it as interrupted): \(error)",
-                               metadata: ["job": "\(request.job.name)", "run": "\(id)", "attempt": "\(request.attempt)"])
             }
             // How late the start is against the due time, on the monotonic clock.
             let late = request.dueAt.duration(to: start.instant)
@@ -185,8 +184,7 @@ actor JobManager {
                 "lateUs": "\(max(0, late.components.seconds * 1_000_000 + late.components.attoseconds / 1_000_000_000_000))",
             ])
             let outcome = await runner.execute(request.job, id: id, trigger: request.trigger, attempt: request.attempt, start: start, stopper: stopper)
-            await self.record(outcome.record)
-            await self.finished(request.job.name, completion: Completion(record: outcome.record, retryNotBefore: outcome.retryNotBefore))
+            await self.complete(request.job.name, outcome: outcome)
         }
         running[request.job.name] = Running(task: task, stopper: stopper, request: request)
     }
@@ -241,6 +239,12 @@ actor JobManager {
             }
             return
         }
+    }
+
+    /// Records the run, then lets the next one start: one hop onto the manager for both.
+    private func complete(_ job: String, outcome: JobRunner.Outcome) async {
+        await record(outcome.record)
+        await finished(job, completion: Completion(record: outcome.record, retryNotBefore: outcome.retryNotBefore))
     }
 
     private func finished(_ job: String, completion: Completion?) async {

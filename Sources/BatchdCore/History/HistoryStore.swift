@@ -10,6 +10,10 @@ public protocol HistoryStore: Sendable {
     func allocateRunID() async throws -> Int64
     /// Remembers that a run has started, so that a crash leaves it as `interrupted`.
     func runStarted(id: Int64, job: String, displayName: String, trigger: RunTrigger, attempt: Int, at: Date) async throws
+    /// `allocateRunID` and `runStarted` in one call: one trip to the store for each run that
+    /// starts. An allocation failure throws (the run cannot start); a marker failure does not
+    /// stop the run and comes back as `markerError`.
+    func beginRun(job: String, displayName: String, trigger: RunTrigger, attempt: Int, at: Date) async throws -> BegunRun
     /// Records finished runs, in order. When this returns, all of them are recorded (on disk
     /// when fsync is on); runs handed over together share the cost of making them durable. A
     /// failure is a `HistoryAppendFailure`, which says how many of them were recorded first.
@@ -25,6 +29,17 @@ public protocol HistoryStore: Sendable {
     func summaries(of jobs: [String]) async throws -> [String: JobHistorySummary]
 }
 
+/// A run's id, and why its start marker could not be written, if it could not.
+public struct BegunRun: Sendable {
+    public var id: Int64
+    public var markerError: String?
+
+    public init(id: Int64, markerError: String?) {
+        self.id = id
+        self.markerError = markerError
+    }
+}
+
 /// What status says of a job's history.
 public struct JobHistorySummary: Sendable, Equatable {
     public var latest: RunRecord?
@@ -37,6 +52,16 @@ public struct JobHistorySummary: Sendable, Equatable {
 }
 
 extension HistoryStore {
+    public func beginRun(job: String, displayName: String, trigger: RunTrigger, attempt: Int, at: Date) async throws -> BegunRun {
+        let id = try await allocateRunID()
+        do {
+            try await runStarted(id: id, job: job, displayName: displayName, trigger: trigger, attempt: attempt, at: at)
+            return BegunRun(id: id, markerError: nil)
+        } catch {
+            return BegunRun(id: id, markerError: "\(error)")
+        }
+    }
+
     public func summaries(of jobs: [String]) async throws -> [String: JobHistorySummary] {
         var result: [String: JobHistorySummary] = [:]
         for job in jobs {

@@ -156,6 +156,17 @@ public actor JSONLinesHistoryStore: HistoryStore {
         try journal.started(.init(id: id, job: job, displayName: displayName, trigger: trigger, attempt: attempt, startedAt: at, pid: getpid()))
     }
 
+    /// Both steps inside the actor: one hop, not two.
+    public func beginRun(job: String, displayName: String, trigger: RunTrigger, attempt: Int, at: Date) throws -> BegunRun {
+        let id = try allocateRunID()
+        do {
+            try runStarted(id: id, job: job, displayName: displayName, trigger: trigger, attempt: attempt, at: at)
+            return BegunRun(id: id, markerError: nil)
+        } catch {
+            return BegunRun(id: id, markerError: "\(error)")
+        }
+    }
+
     public func append(_ records: [RunRecord]) throws {
         guard role != .reader else { throw HistoryError("the history is open read-only") }
         // Write every line first (in order, each with one `write`), then make them durable
