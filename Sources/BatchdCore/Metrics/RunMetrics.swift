@@ -111,6 +111,7 @@ public final class RunMetrics: Sendable {
             counter(\.itemsChecked, Name.itemsChecked, record.jobType).increment(by: record.itemsChecked)
             counter(\.itemsUpdated, Name.itemsUpdated, record.jobType).increment(by: record.itemsUpdated)
             gauge(\.running, Name.running, record.jobType).record(0)
+            nextRunsStale.signal()  // its next run is planned (the scheduler may not wake for it)
             if record.status == .completed {
                 gauge(\.lastSuccess, Name.lastSuccess, record.jobType).record(record.startedAt.timeIntervalSince1970)
             }
