@@ -221,7 +221,7 @@ actor JobManager {
                 }
                 logger.info("run recorded", metadata: [
                     "job": "\(next.jobType)", "run": "\(next.id)", "attempt": "\(next.attempt)", "status": "\(next.status.rawValue)",
-                    "durationMs": "\(next.durationMs)",
+                    "durationMs": "\(next.durationMs)", "itemsChecked": "\(next.itemsChecked)", "itemsUpdated": "\(next.itemsUpdated)",
                 ])
             }
             guard let failure else { continue }

@@ -136,7 +136,10 @@ struct JobRunner: Sendable {
         if let error {
             logger.error("run \(status.rawValue): \(error)")
         } else {
-            logger.info("run completed", metadata: ["itemsChecked": "\(result.itemsChecked)", "itemsUpdated": "\(result.itemsUpdated)"])
+            // Into the run's own log only: the daemon's log says it in the "run recorded" line
+            // that follows (status, duration and items), and a line per run is enough there.
+            runLog.append(LogEntry(timestamp: Date(), level: .info, message: "run completed",
+                                   metadata: [("itemsChecked", .string("\(result.itemsChecked)")), ("itemsUpdated", .string("\(result.itemsUpdated)"))]))
         }
         let record = RunRecord(
             id: id, jobType: job.name, displayName: job.displayName, status: status, trigger: trigger,
