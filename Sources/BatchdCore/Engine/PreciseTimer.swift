@@ -31,7 +31,8 @@ final class PreciseTimer: Sendable {
     private let wakeFD: Int32
     private let timerFD: Int32
 
-    private init() {
+    /// The process's one timer is `shared`; tests make their own.
+    init() {
         wakeFD = CBatchd_eventfd()
         timerFD = CBatchd_timerfd_create()
         OSThread.start(name: "batchd-timer") { [self] in loop() }
@@ -58,10 +59,20 @@ final class PreciseTimer: Sendable {
                 }
             }
         } onCancel: {
-            let sleeper = state.withLock { $0.sleepers.removeValue(forKey: id) }
+            // If the thread waits for this very deadline, it must look again now: otherwise it
+            // would wake when that deadline passes (a run's timeout, an hour after the run
+            // ended) with nothing due.
+            let (sleeper, armedForIt) = state.withLock { state -> (Sleeper?, Bool) in
+                let sleeper = state.sleepers.removeValue(forKey: id)
+                return (sleeper, sleeper != nil && state.armedFor == sleeper?.deadline)
+            }
             sleeper?.continuation.resume(throwing: CancellationError())
+            if armedForIt { wake() }
         }
     }
+
+    /// The deadline the timer thread waits for (nil: none).
+    var armedDeadline: ContinuousClock.Instant? { state.withLock { $0.armedFor } }
 
     private func wake() {
         var one: UInt64 = 1

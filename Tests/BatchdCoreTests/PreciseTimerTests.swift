@@ -1,0 +1,34 @@
+@testable import BatchdCore
+import Foundation
+import Testing
+
+/// The timer thread never waits for a deadline nobody sleeps until any more: a run's timeout
+/// sleep is cancelled when the run ends, and the timer must not wake an hour later for it.
+@Suite("The precise timer after a cancelled sleep")
+struct PreciseTimerTests {
+    /// Waits (up to two seconds) for a state that the timer's own thread sets.
+    func eventually(_ condition: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + .seconds(2)
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+        return condition()
+    }
+
+    @Test func cancellingTheNearestSleepDisarmsTheTimer() async {
+        let timer = PreciseTimer()  // its own, so that no other test's sleeps are in it
+        let later = ContinuousClock.now + .seconds(2_000)
+        let nearest = ContinuousClock.now + .seconds(1_000)
+        let staying = Task { try? await timer.sleep(until: later) }
+        let cancelled = Task { try? await timer.sleep(until: nearest) }
+        #expect(await eventually { timer.armedDeadline == nearest })
+        cancelled.cancel()
+        await cancelled.value
+        // It looks again at once and waits for the sleep that is left.
+        #expect(await eventually { timer.armedDeadline == later })
+        staying.cancel()
+        await staying.value
+        #expect(await eventually { timer.armedDeadline == nil })
+    }
+}
