@@ -62,6 +62,17 @@ final class DaemonProcess: @unchecked Sendable {  // the log's state behind `log
     var stateDirectory: URL { folder.url.appendingPathComponent(".batchd") }
     var pid: Int32 { process.pid }
 
+    /// Context switches (voluntary and not) summed over the daemon's threads: each wake-up of
+    /// any of them counts.
+    func contextSwitches() -> Int {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.reduce(0) { total, task in
+            let status = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8)) ?? ""
+            return total + status.split(separator: "\n").filter { $0.contains("ctxt_switches") }
+                .compactMap { Int($0.split(separator: "\t").last?.trimmingCharacters(in: .whitespaces) ?? "") }.reduce(0, +)
+        }
+    }
+
     /// Blocks until a log line contains every one of `parts` (counting from line `after`), or
     /// fails the test after `timeout`. Returns the line's index.
     @discardableResult

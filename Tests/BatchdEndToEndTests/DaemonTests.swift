@@ -38,14 +38,7 @@ struct DaemonTests {
           daily: { type: noop, enabled: true, cron: '0 3 * * *' }
         """)
         daemon.waitForLine("batchd 0.1.0 started")
-        func switches() -> Int {
-            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(daemon.pid)/task")) ?? []
-            return tasks.reduce(0) { total, task in
-                let status = (try? String(contentsOfFile: "/proc/\(daemon.pid)/task/\(task)/status", encoding: .utf8)) ?? ""
-                return total + status.split(separator: "\n").filter { $0.contains("ctxt_switches") }
-                    .compactMap { Int($0.split(separator: "\t").last?.trimmingCharacters(in: .whitespaces) ?? "") }.reduce(0, +)
-            }
-        }
+        let switches = { daemon.contextSwitches() }
         var windows: [Int] = []
         for _ in 0..<5 {
             let before = switches()
@@ -54,6 +47,29 @@ struct DaemonTests {
             if windows.last == 0 { break }
         }
         #expect(windows.last == 0, "context switches of the idle daemon in each 2 s window: \(windows)")
+        daemon.signal(SIGTERM)
+        #expect(daemon.exitStatus() == 0)
+    }
+
+    /// A run's timeout is a sleep on the timer thread; when the run ends early, that sleep is
+    /// cancelled and the thread must not wake at the deadline anyway. The window spans it. (The
+    /// run lasts long enough for its timeout to be armed: a no-op ends before it is.)
+    @Test func aFinishedRunLeavesNoTimerWakeUpBehind() throws {
+        // Due half a day away, whatever the time of the test.
+        let now = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: Date())
+        let daemon = try DaemonProcess(config: """
+        jobs:
+          daily: { type: command, shell: 'sleep 0.3', enabled: true, runOnStart: true, timeout: 4s, timezone: UTC, cron: '\((now.minute! + 30) % 60) \((now.hour! + 12) % 24) * * *' }
+        """)
+        daemon.waitForLine("run recorded", "job=daily")
+        let recorded = ContinuousClock.now
+        // The status rewrite and start-up's memory release come first; then nothing until the
+        // next day's run. These sleeps are the measurement, not a wait.
+        Thread.sleep(until: Date().addingTimeInterval(1.5))
+        let before = daemon.contextSwitches()
+        let windowEnd = recorded + .seconds(5)  // past the deadline, 4 s after the start
+        Thread.sleep(forTimeInterval: ContinuousClock.now.duration(to: windowEnd).seconds)
+        #expect(daemon.contextSwitches() - before == 0, "the daemon woke between its run and its next due time")
         daemon.signal(SIGTERM)
         #expect(daemon.exitStatus() == 0)
     }
