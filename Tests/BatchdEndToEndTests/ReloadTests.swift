@@ -1,3 +1,4 @@
+import BatchdCore
 import BatchdTestKit
 import Foundation
 import Testing
@@ -79,15 +80,23 @@ struct ReloadTests {
 
     @Test func aBurstOfFiftyWritesGivesOneOrTwoReloads() throws {
         let daemon = try start()
+        // A pause longer than the watcher's quiet period ends a burst: on a loaded machine this
+        // process may be descheduled between two saves, so such pauses are counted, and each
+        // may add one reload.
+        var longPauses = 0
+        var lastWrite: ContinuousClock.Instant?
         for n in 0..<50 {
             // 50 saves within about 100 ms, the last one adding job "last".
             let text = n == 49 ? Self.base + "  last: { type: command, shell: 'true' }\n" : Self.base + "  j\(n % 2): { type: command, shell: 'true' }\n"
+            let now = ContinuousClock.now
+            if let lastWrite, lastWrite.duration(to: now) >= ConfigWatcher.quietPeriod { longPauses += 1 }
             try text.write(toFile: file(daemon), atomically: false, encoding: .utf8)
+            lastWrite = ContinuousClock.now
             usleep(2_000)
         }
         daemon.waitForLine("reload (file changed)", "+last")
         let reloads = daemon.log.filter { $0.contains("reload (file changed)") }.count
-        #expect((1...2).contains(reloads), "\(reloads) reloads for one burst")
+        #expect((1...(2 + longPauses)).contains(reloads), "\(reloads) reloads for one burst with \(longPauses) pauses longer than the quiet period")
         daemon.signal(SIGTERM)
         #expect(daemon.exitStatus() == 0)
     }

@@ -195,16 +195,22 @@ public actor Scheduler {
 
     // MARK: The loop
 
+    /// Until `deadline` or a signal, whichever comes first. The deadline is a task of its own
+    /// that signals the same wake: the loop waits on one continuation, and a due time costs two
+    /// task resumptions before `fireDueJobs` (a task group racing two children cost four, each
+    /// a thread wake-up on this pool: a tenth of a millisecond of start lateness). A deadline
+    /// that passes just as something else woke the loop leaves a signal behind, which only makes
+    /// the next sleep look at the due times once more.
     private func sleep(until deadline: ContinuousClock.Instant?) async {
         let clock = self.clock, wake = self.wake
-        await withTaskGroup(of: Void.self) { group in
-            if let deadline {
-                group.addTask { try? await clock.sleep(until: deadline) }
+        let timer = deadline.map { deadline in
+            Task {
+                guard (try? await clock.sleep(until: deadline)) != nil else { return }
+                wake.signal()
             }
-            group.addTask { await wake.wait() }
-            await group.next()
-            group.cancelAll()
         }
+        await wake.wait()
+        timer?.cancel()
     }
 
     /// Starts every job that is due, all in one request to the manager, so that twenty jobs due
