@@ -43,7 +43,7 @@ public enum SignalEvents {
                 }
                 let now = ContinuousClock.now
                 if passOwed, lastPass.map({ now >= $0 + orphanPassInterval }) ?? true {
-                    let thorough = lastThoroughPass.map { now >= $0 + .seconds(1) } ?? true
+                    let thorough = lastThoroughPass.map { now >= $0 + thoroughPassInterval } ?? true
                     OrphanReaper.reapOrphans(thorough: thorough)
                     if thorough { lastThoroughPass = now }
                     lastPass = now
@@ -55,6 +55,8 @@ public enum SignalEvents {
 
     /// The least time between two orphan passes while SIGCHLDs keep arriving.
     static let orphanPassInterval = Duration.milliseconds(10)
+    /// The most time between two passes that read every thread's children.
+    static let thoroughPassInterval = Duration.seconds(1)
 
     /// `signals` as an async stream (reaping SIGCHLD along the way, if it is among them).
     public static func stream(_ signals: [Int32]) -> AsyncStream<Int32> {

@@ -56,8 +56,6 @@ public actor Scheduler {
     /// While the loop sleeps: the instant it sleeps until (nil: nothing is due). Nil while it
     /// is awake, when it looks at every due time before sleeping again anyway.
     private var sleepingUntil: ContinuousClock.Instant??
-    /// A due time sooner than `sleepingUntil` was stored while the loop slept: it must wake.
-    private var soonerDueWhileAsleep = false
 
     init(config: BatchConfig, manager: JobManager, history: any HistoryStore, clock: any EngineClock, events: EventBus, logger: Logger) {
         self.config = config
@@ -93,7 +91,6 @@ public actor Scheduler {
             let next = dueAt.values.min()
             events.publish(.schedulerIdle(nextWake: next.map { clock.wallTime(for: $0) }))
             sleepingUntil = .some(next)
-            soonerDueWhileAsleep = false
             await sleep(until: next)
             sleepingUntil = nil
         }
@@ -178,14 +175,7 @@ public actor Scheduler {
             timer.nextAttempt = 1
             planNormal(&timer, after: nil)
         }
-        store(timer)
-        // Only a due time sooner than the loop's wake-up needs it now. Waking it for every
-        // finished run cost a pass over every job's due time each time (ten thousand jobs,
-        // thousands of runs a second).
-        if soonerDueWhileAsleep {
-            soonerDueWhileAsleep = false
-            wake.signal()
-        }
+        store(timer)  // wakes the loop only if this made a due time sooner than its wake-up
     }
 
     /// Due times of every job, for `status` and the API.
@@ -365,8 +355,11 @@ public actor Scheduler {
         let name = timer.job.name
         timers[name] = timer
         dueAt[name] = timer.nextDue
+        // Only a due time sooner than the sleeping loop's wake-up needs it now. Waking it for
+        // every finished run cost a pass over every job's due time each time (ten thousand
+        // jobs, thousands of runs a second).
         if let due = timer.nextDue, case .some(let target) = sleepingUntil, target.map({ due < $0 }) ?? true {
-            soonerDueWhileAsleep = true
+            wake.signal()
         }
     }
 

@@ -40,29 +40,8 @@ public struct RunRecord: Sendable, Equatable {
         Int64(((completedAt.timeIntervalSince1970 - startedAt.timeIntervalSince1970) * 1000).rounded())
     }
 
-    public var json: JSONValue {
-        .object([
-            ("id", .int(id)),
-            ("jobType", .string(jobType)),
-            ("displayName", .string(displayName)),
-            ("status", .string(status.rawValue)),
-            ("trigger", .string(trigger.rawValue)),
-            ("attempt", .int(Int64(attempt))),
-            ("startedAt", .string(Timestamp.iso8601(startedAt))),
-            ("completedAt", .string(Timestamp.iso8601(completedAt))),
-            ("durationMs", .int(durationMs)),
-            ("itemsChecked", .int(Int64(itemsChecked))),
-            ("itemsUpdated", .int(Int64(itemsUpdated))),
-            ("error", error.map(JSONValue.string) ?? .null),
-            ("result", result),
-            ("logs", .array(logs.map(\.json))),
-        ])
-    }
-
-    /// The record as one line of JSON, newline included: what one `write` appends. The same
-    /// bytes as `json` written by `JSONWriter`, without building the tree first.
-    public var line: [UInt8] {
-        var object = JSONObjectWriter(capacity: 512)
+    /// The record's fields in SPEC order, listed once for both forms below.
+    private func fields<Fields: JSONFields>(into object: inout Fields) {
         object.field("id", id)
         object.field("jobType", jobType)
         object.field("displayName", displayName)
@@ -77,6 +56,19 @@ public struct RunRecord: Sendable, Equatable {
         object.field("error", error)
         object.field("result", result)
         object.field("logs", .array(logs.map(\.json)))
+    }
+
+    public var json: JSONValue {
+        var pairs = JSONPairs()
+        fields(into: &pairs)
+        return .object(pairs.pairs)
+    }
+
+    /// The record as one line of JSON, newline included: what one `write` appends. The same
+    /// bytes as `json` written by `JSONWriter`, without building the tree first.
+    public var line: [UInt8] {
+        var object = JSONObjectWriter(capacity: 512)
+        fields(into: &object)
         return object.finish(terminator: 0x0A)
     }
 

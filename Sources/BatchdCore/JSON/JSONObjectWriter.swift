@@ -1,8 +1,30 @@
+/// Where the fields of one JSON object go, in order: a value that lists its fields once, through
+/// this, can be both a `JSONValue` (`JSONPairs`) and bytes written straight (`JSONObjectWriter`).
+public protocol JSONFields {
+    mutating func field(_ name: String, _ text: String)
+    /// A string, or `null`.
+    mutating func field(_ name: String, _ text: String?)
+    mutating func field(_ name: String, _ number: Int64)
+    mutating func field(_ name: String, _ value: JSONValue)
+}
+
+/// The fields as `JSONValue` pairs, for `.object`.
+public struct JSONPairs: JSONFields {
+    public private(set) var pairs: [(String, JSONValue)] = []
+
+    public init() {}
+
+    public mutating func field(_ name: String, _ text: String) { pairs.append((name, .string(text))) }
+    public mutating func field(_ name: String, _ text: String?) { pairs.append((name, text.map(JSONValue.string) ?? .null)) }
+    public mutating func field(_ name: String, _ number: Int64) { pairs.append((name, .int(number))) }
+    public mutating func field(_ name: String, _ value: JSONValue) { pairs.append((name, value)) }
+}
+
 /// Writes one JSON object straight into bytes, field by field, for the lines written on every
 /// run (history records, the daemon's log lines): building a `JSONValue` tree first (an array
 /// of pairs, a string per number) cost more than writing the line. The bytes are exactly what
 /// `JSONWriter` writes for the same object.
-public struct JSONObjectWriter {
+public struct JSONObjectWriter: JSONFields {
     private var bytes: [UInt8]
     private var empty = true
 

@@ -114,9 +114,9 @@ enum ProcessTable {
         var found: [pid_t] = []
         var listed = false
         for task in tasks {
-            guard let text = try? String(contentsOfFile: "/proc/self/task/\(task)/children", encoding: .utf8) else { continue }
+            guard let pids = pids(inChildrenFileOf: task) else { continue }
             listed = true
-            found += text.split(separator: " ").compactMap { pid_t($0.trimmingWhitespace()) }
+            found += pids
         }
         if listed { return found }
         let me = getpid()
@@ -125,7 +125,12 @@ enum ProcessTable {
 
     /// The main thread's children, or nil where the file does not exist.
     static func childrenOfMainThread() -> [pid_t]? {
-        guard let text = try? String(contentsOfFile: "/proc/self/task/\(getpid())/children", encoding: .utf8) else { return nil }
+        pids(inChildrenFileOf: "\(getpid())")
+    }
+
+    /// `/proc/self/task/TASK/children`: the children of that thread.
+    private static func pids(inChildrenFileOf task: String) -> [pid_t]? {
+        guard let text = try? String(contentsOfFile: "/proc/self/task/\(task)/children", encoding: .utf8) else { return nil }
         return text.split(separator: " ").compactMap { pid_t($0.trimmingWhitespace()) }
     }
 
