@@ -78,13 +78,10 @@ struct JobRunner: Sendable {
     func execute(_ job: JobConfig, id: Int64, trigger: RunTrigger, attempt: Int, start: Start, stopper: RunStopper) async -> Outcome {
         let startedAt = start.wall
         let runLog = RunLog(capacity: maxLogEntries)
-        var logger = Logger(label: "batchd.run") { _ in
-            MultiplexLogHandler([RunLogHandler(log: runLog), DaemonLogForwarder(logger: daemonLogger)])
+        let identity: Logger.Metadata = ["job": "\(job.name)", "run": "\(id)", "attempt": "\(attempt)"]
+        let logger = Logger(label: "batchd.run") { _ in
+            RunLogHandler(log: runLog, forwardingTo: daemonLogger, metadata: identity)
         }
-        logger[metadataKey: "job"] = "\(job.name)"
-        logger[metadataKey: "run"] = "\(id)"
-        logger[metadataKey: "attempt"] = "\(attempt)"
-        logger.logLevel = .debug
         let context = JobContext(
             jobName: job.name, runID: id, attempt: attempt, trigger: trigger, logger: logger,
             configDirectory: configDirectory,
@@ -148,24 +145,5 @@ struct JobRunner: Sendable {
             error: error, result: result.result, logs: runLog.entries
         )
         return Outcome(record: record, retryNotBefore: retryNotBefore)
-    }
-}
-
-/// Sends a run's log entries on to the daemon's logger, keeping the run's metadata.
-struct DaemonLogForwarder: LogHandler {
-    var logger: Logger
-    var metadata: Logger.Metadata = [:]
-    var metadataProvider: Logger.MetadataProvider?
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        var merged = metadata
-        if let extra = event.metadata { merged.merge(extra) { _, new in new } }
-        logger.log(level: event.level, event.message, metadata: merged)
     }
 }
