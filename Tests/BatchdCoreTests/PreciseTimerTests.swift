@@ -34,4 +34,23 @@ struct PreciseTimerTests {
         await staying.value
         #expect(await eventually { timer.armedDeadline == nil })
     }
+
+    /// Sleepers are resumed up to `resumeLead` early, so that the wait for a pool thread falls
+    /// before the deadline; `sleep(until:)` spins the rest and never returns before its deadline,
+    /// `sleep(untilAbout:)` never more than the lead before it.
+    @Test func aSleepNeverEndsBeforeItsDeadline() async throws {
+        let timer = PreciseTimer()
+        for round in 0..<20 {
+            let deadline = ContinuousClock.now + .milliseconds(2)
+            if round % 2 == 0 {
+                try await timer.sleep(until: deadline)
+                let now = ContinuousClock.now
+                #expect(now >= deadline, "round \(round): returned \(now.duration(to: deadline)) early")
+            } else {
+                try await timer.sleep(untilAbout: deadline)
+                let now = ContinuousClock.now
+                #expect(now >= deadline - PreciseTimer.resumeLead, "round \(round): returned \(now.duration(to: deadline)) early")
+            }
+        }
+    }
 }

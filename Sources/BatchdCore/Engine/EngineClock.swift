@@ -10,6 +10,12 @@ public protocol EngineClock: Sendable {
     func wallNow() -> Date
     /// Returns at `deadline`, or throws `CancellationError` when the task is cancelled first.
     func sleep(until deadline: ContinuousClock.Instant) async throws
+    /// Returns at or shortly before `deadline` (the real clock: up to a fraction of a
+    /// millisecond before), for a task that only passes the wake-up on; whoever acts on it
+    /// calls `waitOut(deadline)` first.
+    func sleep(untilAbout deadline: ContinuousClock.Instant) async throws
+    /// Returns at `deadline` when it is a fraction of a millisecond away, or at once.
+    func waitOut(_ deadline: ContinuousClock.Instant)
 }
 
 extension EngineClock {
@@ -22,6 +28,13 @@ extension EngineClock {
     func wallTime(for instant: ContinuousClock.Instant) -> Date {
         wallNow().addingTimeInterval(now().duration(to: instant).seconds)
     }
+
+    /// A clock whose sleeps end exactly on time (the tests' manual clock) needs neither.
+    public func sleep(untilAbout deadline: ContinuousClock.Instant) async throws {
+        try await sleep(until: deadline)
+    }
+
+    public func waitOut(_ deadline: ContinuousClock.Instant) {}
 
     func sleep(for duration: Duration) async throws {
         try await sleep(until: now() + duration)
@@ -39,5 +52,13 @@ public struct SystemClock: EngineClock {
 
     public func sleep(until deadline: ContinuousClock.Instant) async throws {
         try await PreciseTimer.shared.sleep(until: deadline)
+    }
+
+    public func sleep(untilAbout deadline: ContinuousClock.Instant) async throws {
+        try await PreciseTimer.shared.sleep(untilAbout: deadline)
+    }
+
+    public func waitOut(_ deadline: ContinuousClock.Instant) {
+        PreciseTimer.waitOut(deadline)
     }
 }

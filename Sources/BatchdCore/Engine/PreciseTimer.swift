@@ -26,6 +26,10 @@ final class PreciseTimer: Sendable {
 
     /// How early the timer wakes before a deadline, to spin the remainder.
     static let spinWindow: Duration = .microseconds(250)
+    /// How early a sleeper is resumed: a resumed task waits for a pool thread to wake and take
+    /// it (100–200 µs on this kind of VM), so it is resumed that much before its deadline and
+    /// spins the rest itself, on the pool thread that took it (at most this long).
+    static let resumeLead: Duration = .microseconds(150)
 
     private let state = Mutex(State())
     private let wakeFD: Int32
@@ -38,7 +42,17 @@ final class PreciseTimer: Sendable {
         OSThread.start(name: "batchd-timer") { [self] in loop() }
     }
 
+    /// Returns at `deadline`: resumed up to `resumeLead` before it, this task spins the rest
+    /// (not when it is cancelled: then it returns at once, throwing).
     func sleep(until deadline: ContinuousClock.Instant) async throws {
+        try await sleep(untilAbout: deadline)
+        Self.waitOut(deadline)
+    }
+
+    /// Returns up to `resumeLead` before `deadline`, for a sleeper that hands the wake-up on to
+    /// another task (the scheduler's deadline task signals its loop) and lets that one spin the
+    /// rest with `waitOut`: otherwise it pays for a second thread wake-up after the deadline.
+    func sleep(untilAbout deadline: ContinuousClock.Instant) async throws {
         let id = state.withLock { state -> UInt64 in
             state.nextID += 1
             return state.nextID
@@ -71,6 +85,13 @@ final class PreciseTimer: Sendable {
         }
     }
 
+    /// Spins until `deadline` when it is at most `resumeLead` away (a sleeper resumed early);
+    /// returns at once otherwise, and when the task is cancelled.
+    static func waitOut(_ deadline: ContinuousClock.Instant) {
+        guard ContinuousClock.now.duration(to: deadline) <= resumeLead else { return }
+        while !Task.isCancelled, ContinuousClock.now < deadline {}
+    }
+
     /// The deadline the timer thread waits for (nil: none).
     var armedDeadline: ContinuousClock.Instant? { state.withLock { $0.armedFor } }
 
@@ -85,7 +106,7 @@ final class PreciseTimer: Sendable {
             let now = ContinuousClock.now
             let due = state.withLock { state -> [Sleeper] in
                 state.armedFor = nil  // looking again: every new deadline wakes the thread meanwhile
-                let ready = state.sleepers.values.filter { $0.deadline <= now }
+                let ready = state.sleepers.values.filter { $0.deadline - Self.resumeLead <= now }
                 for sleeper in ready { state.sleepers[sleeper.id] = nil }
                 return ready
             }
@@ -97,11 +118,11 @@ final class PreciseTimer: Sendable {
             }
             var nanoseconds: Int64 = 0  // disarmed
             if let nearest {
-                let remaining = ContinuousClock.now.duration(to: nearest)
+                let remaining = ContinuousClock.now.duration(to: nearest - Self.resumeLead)
                 if remaining <= Self.spinWindow {
                     // Close enough: spin the rest rather than trust a kernel wakeup (about
                     // 0.15 ms late on small VMs). At most `spinWindow` of CPU per deadline.
-                    while ContinuousClock.now < nearest {}
+                    while ContinuousClock.now < nearest - Self.resumeLead {}
                     continue
                 }
                 let (seconds, attoseconds) = (remaining - Self.spinWindow).components
