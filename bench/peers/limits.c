@@ -1,6 +1,12 @@
 /* The machine's own limits, for bench/run's throughput probe (measured in the same run):
  *   limits spawn N THREADS   posix_spawn + waitpid of /bin/true, N times over THREADS threads
  *   limits fdatasync N DIR   N appends of 500 bytes to a file in DIR, each followed by fdatasync
+ *   limits layout N DIR      the system calls one run of N distinct jobs costs batchd in SPEC
+ *                            section 4's layout, with nothing else: a run id taken under the
+ *                            id file's lock, a journal line, the run's line appended to its
+ *                            job's file and its index entry written, two log lines. The second
+ *                            of two passes is timed (the bench times batchd's second start,
+ *                            when every file exists); one thread, as the history is one actor.
  * Prints operations per second. */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -9,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +50,47 @@ int main(int argc, char **argv) {
         for (int t = 0; t < threads; t++) pthread_create(&ids[t], NULL, spawner, NULL);
         for (int t = 0; t < threads; t++) pthread_join(ids[t], NULL);
         printf("%.0f\n", per_thread * threads / (now() - start));
+    } else if (strcmp(argv[1], "layout") == 0) {
+        char path[4096], line[400], entry[32] = {0}, last[32], digits[21];
+        memset(line, 'a', sizeof line - 1);
+        line[sizeof line - 1] = '\n';
+        snprintf(path, sizeof path, "%s/runs", argv[3]);
+        mkdir(path, 0755);
+        snprintf(path, sizeof path, "%s/journal", argv[3]);
+        int journal = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+        snprintf(path, sizeof path, "%s/log", argv[3]);
+        int log = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+        snprintf(path, sizeof path, "%s/last-id", argv[3]);
+        int ids = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        double start = 0;
+        for (int pass = 0; pass < 2; pass++) {
+            if (pass == 1) start = now();
+            for (int i = 0; i < count; i++) {
+                struct stat info;
+                flock(ids, LOCK_EX);
+                pread(ids, digits, 20, 0);
+                pwrite(ids, digits, 20, 0);
+                flock(ids, LOCK_UN);
+                if (write(journal, line, 150) != 150) return 1;
+                if (write(log, line, 200) != 200) return 1;
+                snprintf(path, sizeof path, "%s/runs/t%05d.jsonl", argv[3], i);
+                int file = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+                fstat(file, &info);
+                if (write(file, line, sizeof line) != sizeof line) return 1;
+                close(file);
+                snprintf(path, sizeof path, "%s/runs/t%05d.idx", argv[3], i);
+                int index = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+                fstat(index, &info);
+                if (info.st_size >= 32) pread(index, last, 32, info.st_size - 32);
+                pwrite(index, entry, 32, info.st_size);
+                close(index);
+                if (write(log, line, 200) != 200) return 1;
+            }
+        }
+        printf("%.0f\n", count / (now() - start));
+        close(journal);
+        close(log);
+        close(ids);
     } else {
         char path[4096], line[500];
         snprintf(path, sizeof path, "%s/limits-fdatasync", argv[3]);
