@@ -15,6 +15,10 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <malloc.h>
 
@@ -22,40 +26,111 @@
 #define SYS_pidfd_open 434
 #endif
 
+/* What the child of CBatchd_spawn needs. It shares the parent's memory (CLONE_VM) until it
+ * calls execve, and reports a failure through `error` before it exits. */
+struct spawn_request {
+    const char *path;
+    const char *const *argv;
+    const char *const *envp;
+    const char *cwd;
+    int stdout_fd, stderr_fd;
+    volatile int error;
+};
+
+static int move_descriptor(int from, int to) {
+    if (from == to) return fcntl(to, F_SETFD, 0);  /* dup2 onto itself would keep FD_CLOEXEC */
+    return dup2(from, to) < 0 ? -1 : 0;
+}
+
+/* The child, on the stack CBatchd_spawn lends it, with every signal blocked: system calls only,
+ * no locks and no allocation (the parent's heap and locks are the child's until execve). */
+static int spawn_child(void *argument) {
+    struct spawn_request *request = argument;
+    struct sigaction to_default;
+    memset(&to_default, 0, sizeof to_default);
+    to_default.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        struct sigaction current;
+        if (sigaction(sig, NULL, &current) != 0) continue;  /* glibc's own signals */
+        if (current.sa_handler != SIG_DFL) sigaction(sig, &to_default, NULL);
+    }
+    if (setpgid(0, 0) != 0) goto fail;
+    int null_fd = open("/dev/null", O_RDONLY);
+    if (null_fd < 0) goto fail;
+    if (null_fd != 0) {
+        if (dup2(null_fd, 0) < 0) goto fail;
+        close(null_fd);
+    }
+    if (move_descriptor(request->stdout_fd, 1) != 0) goto fail;
+    if (move_descriptor(request->stderr_fd, 2) != 0) goto fail;
+    if (request->cwd != NULL && chdir(request->cwd) != 0) goto fail;
+    sigset_t none;
+    sigemptyset(&none);
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, NSIG / 8);
+    execve(request->path, (char *const *)request->argv, (char *const *)request->envp);
+fail:
+    request->error = errno;
+    _exit(127);
+}
+
+/* posix_spawnp's search, done in the parent: the first PATH entry with an executable regular
+ * file of that name; EACCES when only non-executable ones were found, ENOENT when none. */
+static int search_path_for(const char *name, char *found, size_t size) {
+    const char *path = getenv("PATH");
+    if (path == NULL || *path == '\0') path = "/bin:/usr/bin";
+    int result = ENOENT;
+    size_t name_length = strlen(name);
+    while (1) {
+        const char *end = strchrnul(path, ':');
+        size_t length = (size_t)(end - path);
+        const char *directory = length == 0 ? "." : path;  /* an empty entry: the working directory */
+        if (length == 0) length = 1;
+        if (length + 1 + name_length + 1 <= size) {
+            memcpy(found, directory, length);
+            found[length] = '/';
+            memcpy(found + length + 1, name, name_length + 1);
+            struct stat info;
+            if (stat(found, &info) == 0 && S_ISREG(info.st_mode)) {
+                if (access(found, X_OK) == 0) return 0;
+                result = EACCES;
+            }
+        }
+        if (*end == '\0') break;
+        path = end + 1;
+    }
+    return result;
+}
+
 int CBatchd_spawn(const char *const argv[], const char *const envp[], const char *cwd,
                   int stdout_fd, int stderr_fd, int search_path, pid_t *pid_out) {
-    posix_spawn_file_actions_t actions;
-    posix_spawnattr_t attributes;
-    int result = posix_spawn_file_actions_init(&actions);
-    if (result != 0) return result;
-    result = posix_spawnattr_init(&attributes);
-    if (result != 0) {
-        posix_spawn_file_actions_destroy(&actions);
-        return result;
+    /* clone(CLONE_VM | CLONE_VFORK), as glibc's posix_spawn does, but with the child's stack
+     * on this thread's own stack rather than one mapped and unmapped for each spawn: in a
+     * process with threads on every core, each munmap is a TLB shootdown of all of them. */
+    char found[4096];
+    struct spawn_request request = { argv[0], argv, envp, cwd, stdout_fd, stderr_fd, 0 };
+    if (search_path && strchr(argv[0], '/') == NULL) {
+        int searched = search_path_for(argv[0], found, sizeof found);
+        if (searched != 0) return searched;
+        request.path = found;
     }
-    if (!result) result = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    if (!result) result = posix_spawn_file_actions_adddup2(&actions, stdout_fd, 1);
-    if (!result) result = posix_spawn_file_actions_adddup2(&actions, stderr_fd, 2);
-    if (!result && cwd != NULL) result = posix_spawn_file_actions_addchdir_np(&actions, cwd);
-
-    sigset_t all, none;
+    char stack[32 * 1024] __attribute__((aligned(64)));
+    /* Every signal blocked, glibc's own too (pthread_sigmask leaves those out): no handler of
+     * the parent's may run in the child while they share memory. */
+    sigset_t all, old;
     sigfillset(&all);
-    sigemptyset(&none);
-    if (!result) result = posix_spawnattr_setsigdefault(&attributes, &all);
-    if (!result) result = posix_spawnattr_setsigmask(&attributes, &none);
-    if (!result) result = posix_spawnattr_setpgroup(&attributes, 0);
-    if (!result) result = posix_spawnattr_setflags(&attributes,
-        POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-    if (!result) {
-        if (search_path) {
-            result = posix_spawnp(pid_out, argv[0], &actions, &attributes, (char *const *)argv, (char *const *)envp);
-        } else {
-            result = posix_spawn(pid_out, argv[0], &actions, &attributes, (char *const *)argv, (char *const *)envp);
-        }
+    syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, &old, NSIG / 8);
+    pid_t pid = clone(spawn_child, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &request);
+    int result = pid < 0 ? errno : 0;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, NSIG / 8);
+    if (result != 0) return result;
+    if (request.error != 0) {
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}  /* it ended before exec: reap it */
+        return request.error;
     }
-    posix_spawnattr_destroy(&attributes);
-    posix_spawn_file_actions_destroy(&actions);
-    return result;
+    *pid_out = pid;
+    return 0;
 }
 
 int CBatchd_spawn_actions_chdir(posix_spawn_file_actions_t *actions, const char *directory) {

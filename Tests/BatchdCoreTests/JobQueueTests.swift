@@ -16,7 +16,7 @@ struct JobQueueTests {
 
         func record(_ label: Int) {
             condition.withLock {
-                entries.append((label, JobQueue<Job>.monotonicNow()))
+                entries.append((label, MonotonicTime.nanoseconds()))
                 condition.broadcast()
             }
         }
@@ -46,7 +46,7 @@ struct JobQueueTests {
 
     @Test func delayedJobsRunInDeadlineOrderAndNeverEarly() throws {
         let queue = queue(threads: 1), log = Log()
-        let enqueued = JobQueue<Job>.monotonicNow()
+        let enqueued = MonotonicTime.nanoseconds()
         for milliseconds in [50, 10, 30, 20, 40] {
             queue.enqueue({ log.record(milliseconds) }, after: .milliseconds(milliseconds))
         }

@@ -56,7 +56,7 @@ final class JobQueue<Job>: @unchecked Sendable {  // every field is read and wri
     func enqueue(_ job: Job, after delay: Duration) {
         let (seconds, attoseconds) = delay.components  // clamped: past is now, and 2^32 s is forever
         let nanoseconds = seconds < 0 ? 0 : UInt64(min(seconds, 1 << 32)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
-        let deadline = JobQueue.monotonicNow() + nanoseconds
+        let deadline = MonotonicTime.nanoseconds() + nanoseconds
         pthread_mutex_lock(mutex)
         let index = timed.firstIndex { $0.deadline <= deadline } ?? timed.endIndex
         timed.insert(Timed(deadline: deadline, job: job), at: index)
@@ -103,7 +103,7 @@ final class JobQueue<Job>: @unchecked Sendable {  // every field is read and wri
     /// Moves the jobs that came due to the ready line, then takes the first ready one.
     private func nextReadyJob() -> Job? {
         if !timed.isEmpty {
-            let now = JobQueue.monotonicNow()
+            let now = MonotonicTime.nanoseconds()
             while let last = timed.last, last.deadline <= now {
                 incoming.append(timed.removeLast().job)
             }
@@ -124,11 +124,5 @@ final class JobQueue<Job>: @unchecked Sendable {  // every field is read and wri
         sigfillset(&set)
         for fault in [SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT] { sigdelset(&set, fault) }
         pthread_sigmask(SIG_BLOCK, &set, nil)
-    }
-
-    static func monotonicNow() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
     }
 }

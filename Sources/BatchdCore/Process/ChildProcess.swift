@@ -3,8 +3,8 @@ import FoundationEssentials
 import Glibc
 import Synchronization
 
-/// Runs one child process in its own process group and watches it to the end on a dedicated
-/// thread (blocking `poll` stays off Swift's small cooperative pool).
+/// Runs one child process in its own process group and watches it to the end on a thread of
+/// its own (blocking `poll` stays off Swift's small cooperative pool), one of `WatcherThreads`.
 ///
 /// The thread polls the child's stdout and stderr (each line goes to `onLine`), a pidfd that
 /// becomes readable when the child exits, and an eventfd that cancellation writes to. Ending a
@@ -64,7 +64,7 @@ public enum ChildProcess {
         let cancellation = CancellationLatch()
         let outcome: Result<Termination, SpawnError> = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                OSThread.start(name: "batchd-child") {
+                WatcherThreads.shared.run {
                     do {
                         let watcher = try spawn(argv, environment: environment, workingDirectory: workingDirectory,
                                                 killGrace: killGrace, onLine: onLine)

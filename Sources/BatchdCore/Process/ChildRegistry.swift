@@ -14,7 +14,8 @@ enum ChildRegistry {
         var deferred: Set<pid_t> = []
     }
 
-    private static let state = Mutex(State())
+    /// Taken three times per command run, by as many threads as run commands: see `PlainMutex`.
+    private static let state = PlainMutex(State())
 
     /// Runs `spawn` and registers the child it started. The lock is not held across the spawn
     /// (sixty-four runs starting together would queue on it for the length of each `vfork`);

@@ -5,11 +5,15 @@ import Glibc
 /// block in a system call (inotify, accept, signals, a child's pipes). Foundation's `Thread`
 /// is not in FoundationEssentials, and a bare pthread is cheaper to start.
 public enum OSThread {
-    public static func start(name: String, _ body: @escaping @Sendable () -> Void) {
+    ///
+    /// `stackSize` (bytes; nil: the default, 8 MiB here): threads started and ended by the
+    /// hundred want small stacks, see `ChildProcess`.
+    public static func start(name: String, stackSize: Int? = nil, _ body: @escaping @Sendable () -> Void) {
         let context = Unmanaged.passRetained(Start(name: name, body: body)).toOpaque()
         var attributes = pthread_attr_t()
         pthread_attr_init(&attributes)
         pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+        if let stackSize { pthread_attr_setstacksize(&attributes, stackSize) }
         defer { pthread_attr_destroy(&attributes) }
         var thread = pthread_t()
         let result = pthread_create(&thread, &attributes, { context in

@@ -5,7 +5,8 @@
 /// Starts `argv[0]` (searched in PATH when `search_path` is set) in a new process group, with
 /// stdin from /dev/null, stdout and stderr on the given descriptors, the working directory `cwd`
 /// (NULL: inherit), every signal disposition reset to default and an empty signal mask.
-/// Returns 0 and the pid, or an errno value.
+/// Returns 0 and the pid, or an errno value (ENOENT, EACCES, ... from the search or execve).
+/// Uses at most 40 KiB of the calling thread's stack.
 int CBatchd_spawn(const char *const argv[], const char *const envp[], const char *cwd,
                   int stdout_fd, int stderr_fd, int search_path, pid_t *pid_out);
 

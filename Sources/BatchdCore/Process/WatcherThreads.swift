@@ -1,0 +1,114 @@
+import Glibc
+
+/// The threads that child watchers run on, kept for the next child rather than ended.
+///
+/// A thread per child is what a watcher needs (it blocks in `poll` for the child's whole life,
+/// which must stay off Swift's small pool), but a thread that ends gives its stack back with
+/// `madvise` or `munmap`, and in a process with a thread on every core that is a TLB shootdown
+/// of every core, each time: in a burst of `/bin/true` runs those interrupts were a fifth of
+/// batchd's CPU. So a thread that has watched its child waits for the next one; the most
+/// recently idle is taken first, so the others stay idle.
+///
+/// Idle threads wait without a timeout: an idle daemon has no timer wake-ups, not even one per
+/// thread after a burst. Threads idle for longer than `idleLifetime` are told to end when the
+/// next child starts; so after a burst of sixty-four commands at midnight, the next run lets go
+/// of the threads the burst left (each holds a few pages of stack).
+final class WatcherThreads: @unchecked Sendable {  // every field is read and written under `mutex`
+    static let shared = WatcherThreads()
+
+    /// How long a thread may stay idle before the next child's start ends it (nanoseconds).
+    let idleLifetime: UInt64
+
+    /// The stack of a watcher thread: it needs a few KiB (its read buffer is on the heap), and
+    /// stacks are virtual memory until touched.
+    static let stackSize = 256 * 1024
+
+    /// One idle thread: what it is given to run, and the condition it waits on for it.
+    private final class Idle {
+        let ready = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+        var work: (@Sendable () -> Void)?
+        var retire = false
+        /// When it became idle (CLOCK_MONOTONIC nanoseconds).
+        var since: UInt64 = 0
+
+        init() {
+            pthread_cond_init(ready, nil)
+        }
+
+        deinit {
+            pthread_cond_destroy(ready)
+            ready.deallocate()
+        }
+    }
+
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    /// Waiting threads, the most recently idle last.
+    private var idle: [Idle] = []
+    private(set) var threadCount = 0
+
+    /// The process's threads are `shared` (five seconds); tests make their own.
+    init(idleLifetime: Duration = .seconds(5)) {
+        let (seconds, attoseconds) = idleLifetime.components
+        self.idleLifetime = UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
+        pthread_mutex_init(mutex, nil)
+    }
+
+    /// Runs `work` on an idle thread, or on a new one when none is idle.
+    func run(_ work: @escaping @Sendable () -> Void) {
+        pthread_mutex_lock(mutex)
+        retireStaleThreads()
+        if let thread = idle.popLast() {
+            thread.work = work
+            pthread_cond_signal(thread.ready)
+            pthread_mutex_unlock(mutex)
+            return
+        }
+        threadCount += 1
+        pthread_mutex_unlock(mutex)
+        OSThread.start(name: "batchd-child", stackSize: Self.stackSize) { [self] in serve(first: work) }
+    }
+
+    /// Threads alive now, idle or not, and the idle ones (for tests).
+    var counts: (live: Int, idle: Int) {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return (threadCount, idle.count)
+    }
+
+    /// Tells the threads idle for longer than `idleLifetime` to end (under `mutex`). They are
+    /// at the front: `idle` is in the order threads became idle.
+    private func retireStaleThreads() {
+        guard !idle.isEmpty else { return }
+        let now = MonotonicTime.nanoseconds()
+        let stale = idle.prefix { now - $0.since > idleLifetime }
+        for thread in stale {
+            thread.retire = true
+            pthread_cond_signal(thread.ready)
+        }
+        idle.removeFirst(stale.count)
+        threadCount -= stale.count
+    }
+
+    private func serve(first: @escaping @Sendable () -> Void) {
+        var next: (@Sendable () -> Void)? = first
+        let me = Idle()
+        while let work = next {
+            work()
+            next = waitForWork(me)
+        }
+    }
+
+    /// The next child's work for this thread, or nil when it is to end.
+    private func waitForWork(_ me: Idle) -> (@Sendable () -> Void)? {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        me.since = MonotonicTime.nanoseconds()
+        idle.append(me)
+        while me.work == nil, !me.retire {
+            pthread_cond_wait(me.ready, mutex)
+        }
+        let work = me.work
+        me.work = nil
+        return work
+    }
+}
