@@ -27,9 +27,11 @@ final class PreciseTimer: Sendable {
     /// How early the timer wakes before a deadline, to spin the remainder.
     static let spinWindow: Duration = .microseconds(250)
     /// How early a sleeper is resumed: a resumed task waits for a pool thread to wake and take
-    /// it (100–200 µs on this kind of VM), so it is resumed that much before its deadline and
-    /// spins the rest itself, on the pool thread that took it (at most this long).
-    static let resumeLead: Duration = .microseconds(150)
+    /// it (100–200 µs on this kind of VM, and now and then several times that), so it is
+    /// resumed that much before its deadline and spins the rest itself, on the pool thread that
+    /// took it (at most this long, once per due time). Paired runs of bench/run's precision
+    /// probe: p99 182 µs with 150 µs, 92 µs with 600 µs (6 rounds each).
+    static let resumeLead: Duration = .microseconds(600)
 
     private let state = Mutex(State())
     private let wakeFD: Int32
