@@ -19,8 +19,8 @@ final class WatcherThreads: @unchecked Sendable {  // every field is read and wr
     /// How long a thread may stay idle before the next child's start ends it (nanoseconds).
     let idleLifetime: UInt64
 
-    /// The stack of a watcher thread: it needs a few KiB (its read buffer is on the heap), and
-    /// stacks are virtual memory until touched.
+    /// The stack of a watcher thread: it needs about 40 KiB (the spawn lends the child 32 KiB
+    /// of it; the read buffer is on the heap), and a stack is virtual memory until touched.
     static let stackSize = 256 * 1024
 
     /// One idle thread: what it is given to run, and the condition it waits on for it.
