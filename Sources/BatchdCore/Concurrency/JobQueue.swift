@@ -54,9 +54,7 @@ final class JobQueue<Job>: @unchecked Sendable {  // every field is read and wri
     }
 
     func enqueue(_ job: Job, after delay: Duration) {
-        let (seconds, attoseconds) = delay.components  // clamped: past is now, and 2^32 s is forever
-        let nanoseconds = seconds < 0 ? 0 : UInt64(min(seconds, 1 << 32)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
-        let deadline = MonotonicTime.nanoseconds() + nanoseconds
+        let deadline = MonotonicTime.nanoseconds() + MonotonicTime.nanoseconds(in: delay)  // past is now
         pthread_mutex_lock(mutex)
         let index = timed.firstIndex { $0.deadline <= deadline } ?? timed.endIndex
         timed.insert(Timed(deadline: deadline, job: job), at: index)

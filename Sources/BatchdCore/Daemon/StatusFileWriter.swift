@@ -97,13 +97,7 @@ final class StatusFileWriter: Sendable {
     /// The pause between two rewrites, cut short by a flush.
     private func pause(for duration: Duration) async {
         guard duration > .zero else { return }
-        let flushRequested = self.flushRequested
-        let timeout = Task {
-            guard (try? await Task.sleep(for: duration)) != nil else { return }
-            flushRequested.signal()
-        }
-        await flushRequested.wait()
-        timeout.cancel()
+        await flushRequested.wait(orUntil: { try await Task.sleep(for: duration) })
     }
 
     /// One rewrite (also the last one, at shutdown, after `run` has stopped).

@@ -187,34 +187,27 @@ public actor Scheduler {
 
     // MARK: The loop
 
-    /// Until `deadline` or a signal, whichever comes first. The deadline is a task of its own
-    /// that signals the same wake: the loop waits on one continuation, and a due time costs two
-    /// task resumptions before `fireDueJobs` (a task group racing two children cost four, each
-    /// a thread wake-up on this pool: a tenth of a millisecond of start lateness). A deadline
-    /// that passes just as something else woke the loop leaves a signal behind, which only makes
-    /// the next sleep look at the due times once more.
+    /// Until `deadline` or a signal, whichever comes first (`WakeSignal.wait(orUntil:)`: a due
+    /// time costs two task resumptions before `fireDueJobs`, where a task group racing two
+    /// children cost four, each a thread wake-up on this pool: a tenth of a millisecond of start
+    /// lateness). A deadline that passes just as something else woke the loop leaves a signal
+    /// behind, which only makes the next sleep look at the due times once more.
     ///
     /// The deadline task is woken a little early, and so is the loop: it prepares the runs due
     /// at the deadline, and spins the rest of the way (`fireDueJobs`). Each resumption waits for
     /// a pool thread to wake, and on this kind of VM that is most of a start's lateness.
     private func sleep(until deadline: ContinuousClock.Instant?) async {
-        let clock = self.clock, wake = self.wake
-        let timer = deadline.map { deadline in
-            Task {
-                guard (try? await clock.sleep(untilAbout: deadline)) != nil else { return }
-                wake.signal()
-            }
-        }
-        await wake.wait()
-        timer?.cancel()
+        guard let deadline else { return await wake.wait() }
+        let clock = self.clock
+        await wake.wait(orUntil: { try await clock.sleep(untilAbout: deadline) })
     }
 
     /// Starts every job that is due, all in one request to the manager, so that twenty jobs due
     /// at one instant start within microseconds of each other rather than one hop apart.
     ///
     /// Everything between the deadline and the manager's first start is start lateness, so the
-    /// timers are changed in place: a copy of a `JobTimer` is a copy of its whole `JobConfig`,
-    /// and copying twenty of them out and back was half of the lateness left.
+    /// timers are changed in place rather than copied out and stored back (a `JobTimer` holds
+    /// its whole `JobConfig`); in paired runs that was worth a few microseconds of p50.
     ///
     /// `deadline` is the due time the loop slept until: woken shortly before it (on purpose, see
     /// `sleep`), the runs due then are prepared at once and handed over at the deadline. (Handing
@@ -262,12 +255,10 @@ public actor Scheduler {
     private func record(_ admission: JobManager.Admission, for name: String) -> TriggerOutcome {
         switch admission {
         case .started, .waiting:
-            if timers[name] != nil {
-                timers[name]!.inFlight = true
-                timers[name]!.nextDue = nil
-                timers[name]!.upstreamSuccesses = []
-                dueAt[name] = nil
-            }
+            timers[name]?.inFlight = true
+            timers[name]?.nextDue = nil
+            timers[name]?.upstreamSuccesses = []
+            dueAt[name] = nil
             return admission == .started ? .started : .waiting
         case .queuedAfterCurrent: return .queued
         case .alreadyRunning, .alreadyWaiting: return .alreadyRunning

@@ -22,6 +22,20 @@ final class WakeSignal: Sendable {
         waiter?.resume()
     }
 
+    /// Returns when signalled, or when `sleep` returns (not when it throws: it is cancelled
+    /// once the wait is over), whichever comes first. The sleep is a task of its own that
+    /// signals this same wake, so the waiter waits on one continuation (a task group racing
+    /// the two cost two more task resumptions). A sleep that ends just as something else
+    /// signalled leaves a signal behind: the next `wait` then returns at once.
+    func wait(orUntil sleep: @escaping @Sendable () async throws -> Void) async {
+        let timer = Task { [self] in
+            guard (try? await sleep()) != nil else { return }
+            signal()
+        }
+        await wait()
+        timer.cancel()
+    }
+
     /// Whether a signal is waiting: the next `wait` returns at once.
     var isPending: Bool { state.withLock { $0.pending } }
 

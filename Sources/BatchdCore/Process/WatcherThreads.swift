@@ -44,12 +44,11 @@ final class WatcherThreads: @unchecked Sendable {  // every field is read and wr
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     /// Waiting threads, the most recently idle last.
     private var idle: [Idle] = []
-    private(set) var threadCount = 0
+    private var threadCount = 0
 
     /// The process's threads are `shared` (five seconds); tests make their own.
     init(idleLifetime: Duration = .seconds(5)) {
-        let (seconds, attoseconds) = idleLifetime.components
-        self.idleLifetime = UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
+        self.idleLifetime = MonotonicTime.nanoseconds(in: idleLifetime)
         pthread_mutex_init(mutex, nil)
     }
 

@@ -8,4 +8,10 @@ enum MonotonicTime {
         clock_gettime(CLOCK_MONOTONIC, &now)
         return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
     }
+
+    /// `duration` in nanoseconds, clamped: a negative one is zero, and 2^32 s is forever.
+    static func nanoseconds(in duration: Duration) -> UInt64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds < 0 ? 0 : UInt64(min(seconds, 1 << 32)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
+    }
 }
