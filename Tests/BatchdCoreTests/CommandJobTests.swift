@@ -57,6 +57,23 @@ struct CommandJobTests {
         #expect(record.error == "command not found: no-such-program-batchd")
     }
 
+    /// The spawn reports what execve said in the child, through the memory it shares with the
+    /// parent until then: a file without execute permission, and a path that does not exist.
+    /// (A bare name that is nowhere on PATH: `aProgramThatDoesNotExistIsAFailedRunThatSaysSo`.)
+    @Test func aProgramThatCannotBeExecutedIsAFailedRunThatSaysWhy() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("batchd-noexec-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let script = folder.appendingPathComponent("not-executable").path
+        try "#!/bin/sh\necho hi\n".write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o644)
+        let direct = try await runOnce("jobs:\n  job: { type: command, command: [\(script)] }\n")
+        #expect(direct.status == .failed)
+        #expect(direct.error == "permission denied: \(script) is not executable")
+        let missing = try await runOnce("jobs:\n  job: { type: command, command: [\(folder.path)/no-such-program] }\n")
+        #expect(missing.error == "command not found: \(folder.path)/no-such-program")
+    }
+
     @Test func aMissingWorkingDirectoryIsAFailedRunThatSaysSo() async throws {
         let record = try await runOnce("jobs:\n  job: { type: command, command: [pwd], workingDirectory: /nonexistent/dir }\n")
         #expect(record.status == .failed)
