@@ -5,10 +5,11 @@
 /// Starts `argv[0]` (searched in PATH when `search_path` is set) in a new process group, with
 /// stdin from /dev/null, stdout and stderr on the given descriptors, the working directory `cwd`
 /// (NULL: inherit), every signal disposition reset to default and an empty signal mask.
-/// Returns 0 and the pid, or an errno value (ENOENT, EACCES, ... from the search or execve).
+/// Returns 0, the pid and a pidfd for it (close-on-exec; -1 where the kernel cannot hand one
+/// over at the spawn), or an errno value (ENOENT, EACCES, ... from the search or execve).
 /// Uses at most 40 KiB of the calling thread's stack.
 int CBatchd_spawn(const char *const argv[], const char *const envp[], const char *cwd,
-                  int stdout_fd, int stderr_fd, int search_path, pid_t *pid_out);
+                  int stdout_fd, int stderr_fd, int search_path, pid_t *pid_out, int *pidfd_out);
 
 #include <spawn.h>
 
@@ -49,10 +50,15 @@ int CBatchd_wait_readable_ms(int fd, int milliseconds);
 /// Blocks `signals` in the calling thread (and so in every thread it starts later).
 int CBatchd_block_signals(const int *signals, int count);
 
-/// A blocking signalfd for `signals` (which must be blocked); -1 and errno.
-int CBatchd_signalfd(const int *signals, int count);
+/// A signalfd for `signals` (which must be blocked), blocking unless `nonblocking`; -1 and errno.
+int CBatchd_signalfd(const int *signals, int count, int nonblocking);
 
-/// Reads one signal from a signalfd, blocking; returns its number, or -1.
+/// Waits up to `milliseconds` (-1: no limit) for `first` or `second` (-1: none) to be readable.
+/// Returns a bit set (1 first, 2 second), 0 on timeout, -1 on error.
+int CBatchd_wait_either_ms(int first, int second, int milliseconds);
+
+/// Reads one signal from a signalfd (blocking, unless the descriptor is not); returns its
+/// number, or -1 (a non-blocking one with nothing pending included).
 int CBatchd_read_signal(int fd);
 
 /// syncfs(2) (needs _GNU_SOURCE): writes every dirty file of the filesystem holding `fd` and
@@ -75,5 +81,14 @@ long CBatchd_release_code_pages(void);
 
 /// Names the calling thread (at most 15 bytes are kept), for top -H and /proc/PID/task/*/comm.
 void CBatchd_name_thread(const char *name);
+
+/// A hint to the CPU that the caller spins waiting for another thread (x86 `pause`, arm `yield`).
+static inline void CBatchd_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
 
 #endif
