@@ -42,6 +42,25 @@ static int move_descriptor(int from, int to) {
     return dup2(from, to) < 0 ? -1 : 0;
 }
 
+/* The signals whose disposition is not SIG_DFL, found once, at the first spawn: the child must
+ * reset them before it unblocks signals (no handler of the parent's may run in the child while
+ * they share memory), and asking the kernel about all 64 in the child, each spawn, was 64 system
+ * calls while the parent waits. batchd sets no disposition after its first spawn (its signals
+ * are read from a signalfd), so the list stays true; SIGPIPE is reset in any case, being the one
+ * a library is likeliest to ignore for a while (libcurl does, unless told CURLOPT_NOSIGNAL). */
+static int handled_signals[NSIG];
+static int handled_count;
+static pthread_once_t handled_once = PTHREAD_ONCE_INIT;
+
+static void find_handled_signals(void) {
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        struct sigaction current;
+        if (sigaction(sig, NULL, &current) != 0) continue;  /* glibc's own signals */
+        if (current.sa_handler != SIG_DFL || sig == SIGPIPE) handled_signals[handled_count++] = sig;
+    }
+}
+
 /* The child, on the stack CBatchd_spawn lends it, with every signal blocked: system calls only,
  * no locks and no allocation (the parent's heap and locks are the child's until execve). */
 static int spawn_child(void *argument) {
@@ -49,12 +68,7 @@ static int spawn_child(void *argument) {
     struct sigaction to_default;
     memset(&to_default, 0, sizeof to_default);
     to_default.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; sig++) {
-        if (sig == SIGKILL || sig == SIGSTOP) continue;
-        struct sigaction current;
-        if (sigaction(sig, NULL, &current) != 0) continue;  /* glibc's own signals */
-        if (current.sa_handler != SIG_DFL) sigaction(sig, &to_default, NULL);
-    }
+    for (int i = 0; i < handled_count; i++) sigaction(handled_signals[i], &to_default, NULL);
     if (setpgid(0, 0) != 0) goto fail;
     int null_fd = open("/dev/null", O_RDONLY);
     if (null_fd < 0) goto fail;
@@ -103,7 +117,7 @@ static int search_path_for(const char *name, char *found, size_t size) {
 }
 
 int CBatchd_spawn(const char *const argv[], const char *const envp[], const char *cwd,
-                  int stdout_fd, int stderr_fd, int search_path, pid_t *pid_out) {
+                  int stdout_fd, int stderr_fd, int search_path, pid_t *pid_out, int *pidfd_out) {
     /* clone(CLONE_VM | CLONE_VFORK), as glibc's posix_spawn does, but with the child's stack
      * on this thread's own stack rather than one mapped and unmapped for each spawn: in a
      * process with threads on every core, each munmap is a TLB shootdown of all of them. */
@@ -114,22 +128,32 @@ int CBatchd_spawn(const char *const argv[], const char *const envp[], const char
         if (searched != 0) return searched;
         request.path = found;
     }
+    pthread_once(&handled_once, find_handled_signals);
     char stack[32 * 1024] __attribute__((aligned(64)));
     /* Every signal blocked, glibc's own too (pthread_sigmask leaves those out): no handler of
      * the parent's may run in the child while they share memory. */
     sigset_t all, old;
     sigfillset(&all);
     syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, &old, NSIG / 8);
-    pid_t pid = clone(spawn_child, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &request);
+    /* CLONE_PIDFD hands back the pidfd the watcher polls, saving a pidfd_open; kernels before
+     * 5.2 refuse the flag, and then the caller opens one itself. */
+    int pidfd = -1;
+    pid_t pid = clone(spawn_child, stack + sizeof stack, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &request, &pidfd);
+    if (pid < 0 && errno == EINVAL) {
+        pidfd = -1;
+        pid = clone(spawn_child, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &request);
+    }
     int result = pid < 0 ? errno : 0;
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, NSIG / 8);
     if (result != 0) return result;
     if (request.error != 0) {
         int status;
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}  /* it ended before exec: reap it */
+        if (pidfd >= 0) close(pidfd);
         return request.error;
     }
     *pid_out = pid;
+    *pidfd_out = pidfd;
     return 0;
 }
 
@@ -191,10 +215,10 @@ int CBatchd_block_signals(const int *signals, int count) {
     return pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
-int CBatchd_signalfd(const int *signals, int count) {
+int CBatchd_signalfd(const int *signals, int count, int nonblocking) {
     sigset_t set;
     fill_set(&set, signals, count);
-    return signalfd(-1, &set, SFD_CLOEXEC);
+    return signalfd(-1, &set, SFD_CLOEXEC | (nonblocking ? SFD_NONBLOCK : 0));
 }
 
 int CBatchd_read_signal(int fd) {
@@ -213,6 +237,16 @@ int CBatchd_wait_readable_ms(int fd, int milliseconds) {
         result = poll(&entry, 1, milliseconds);
     } while (result < 0 && errno == EINTR);
     return result;
+}
+
+int CBatchd_wait_either_ms(int first, int second, int milliseconds) {
+    struct pollfd entries[2] = { { .fd = first, .events = POLLIN }, { .fd = second, .events = POLLIN } };
+    int result;
+    do {
+        result = poll(entries, 2, milliseconds);
+    } while (result < 0 && errno == EINTR);
+    if (result < 0) return -1;
+    return (entries[0].revents ? 1 : 0) | (entries[1].revents ? 2 : 0);
 }
 
 int CBatchd_syncfs(int fd) {

@@ -27,7 +27,7 @@ struct WatcherThreadsTests {
     /// thread is idle again (it resumes the caller just before it goes idle).
     func runAndWaitForIdle(_ threads: WatcherThreads) async -> Int {
         let id = await withCheckedContinuation { continuation in
-            threads.run { continuation.resume(returning: Self.currentThreadNumber()) }
+            threads.run { _ in continuation.resume(returning: Self.currentThreadNumber()) }
         }
         let deadline = ContinuousClock.now + .seconds(30)  // a bound for a starved pool, not a wait
         while threads.counts.idle < threads.counts.live, ContinuousClock.now < deadline {

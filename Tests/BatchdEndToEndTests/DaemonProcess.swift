@@ -62,10 +62,12 @@ final class DaemonProcess: @unchecked Sendable {  // the log's state behind `log
     var stateDirectory: URL { folder.url.appendingPathComponent(".batchd") }
     var pid: Int32 { process.pid }
 
-    /// Context switches (voluntary and not) summed over the daemon's threads: each wake-up of
-    /// any of them counts.
-    func contextSwitches() -> Int {
-        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+    /// Context switches (voluntary and not) summed over the daemon's threads, or over those
+    /// named `thread` only: each wake-up of any of them counts.
+    func contextSwitches(thread: String? = nil) -> Int {
+        let tasks = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []).filter { task in
+            thread.map { (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) == $0 } ?? true
+        }
         return tasks.reduce(0) { total, task in
             let status = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8)) ?? ""
             return total + status.split(separator: "\n").filter { $0.contains("ctxt_switches") }

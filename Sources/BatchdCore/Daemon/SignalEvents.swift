@@ -18,37 +18,53 @@ public enum SignalEvents {
     /// Feeds `signals` to `deliver`, reaping orphans on SIGCHLD if it is among them.
     ///
     /// Each orphan pass reads `/proc` (a file per thread, and more), and every finished run
-    /// sends a SIGCHLD: a thousand runs a second would mean a thousand passes. So a pass runs at
-    /// once after a quiet spell, and otherwise at most every `orphanPassInterval` while
-    /// SIGCHLDs keep coming; an orphan waits that long at worst to be reaped. Quiet means no
-    /// timeout at all: an idle daemon does not wake. The passes in between read the main
+    /// sends a SIGCHLD: a thousand runs a second would mean a thousand passes, and a thousand
+    /// wake-ups of this thread. So SIGCHLD has a signalfd of its own, which this thread stops
+    /// watching for `orphanPassInterval` after each pass: the SIGCHLDs of that spell stay
+    /// pending (the kernel keeps one), and one pass at its end answers them all. An orphan
+    /// waits that long at worst to be reaped; the other signals are read at once throughout.
+    /// Quiet means no timeout at all: an idle daemon does not wake. Passes read the main
     /// thread's children only (where orphans go); one a second at least reads every thread's.
     public static func forward(_ signals: [Int32], to deliver: @escaping @Sendable (Int32) -> Void) {
-        let fd = signals.withUnsafeBufferPointer { CBatchd_signalfd($0.baseAddress, Int32($0.count)) }
-        guard fd >= 0 else { return }
+        let others = signals.filter { $0 != SIGCHLD }
+        let othersFD = others.withUnsafeBufferPointer { CBatchd_signalfd($0.baseAddress, Int32($0.count), 0) }
+        let childFD: Int32 = signals.contains(SIGCHLD)
+            ? [SIGCHLD].withUnsafeBufferPointer { CBatchd_signalfd($0.baseAddress, 1, 1) } : -1
+        guard othersFD >= 0 else { return }
         OSThread.start(name: "batchd-signals") {
             var lastPass: ContinuousClock.Instant?
             var lastThoroughPass: ContinuousClock.Instant?
-            var passOwed = false
             while true {
+                // SIGCHLD is watched again once the spell after the last pass is over.
                 var timeout: Int32 = -1
-                if passOwed, let lastPass {
+                var watchChildren = childFD >= 0
+                if watchChildren, let lastPass {
                     let remaining = ContinuousClock.now.duration(to: lastPass + orphanPassInterval)
-                    timeout = Int32(max(0, (remaining + .microseconds(999)).milliseconds))  // rounded up: no spin
+                    if remaining > .zero {
+                        watchChildren = false
+                        timeout = Int32((remaining + .microseconds(999)).milliseconds)  // rounded up: no spin
+                    }
                 }
-                if CBatchd_wait_readable_ms(fd, timeout) > 0 {
-                    let number = CBatchd_read_signal(fd)
+                let ready = CBatchd_wait_either_ms(othersFD, watchChildren ? childFD : -1, timeout)
+                if ready < 0 { return }
+                if ready & 1 != 0 {
+                    let number = CBatchd_read_signal(othersFD)
                     if number < 0 { return }
-                    if number == SIGCHLD { passOwed = true } else { deliver(number) }
+                    deliver(number)
+                }
+                // The spell is over (or a SIGCHLD came after it): answer what is pending.
+                guard childFD >= 0, ready & 2 != 0 || (!watchChildren && ready == 0) else { continue }
+                var pending = false
+                while CBatchd_read_signal(childFD) == SIGCHLD { pending = true }
+                if !pending {
+                    lastPass = nil  // nothing came in the spell: watch SIGCHLD again, no timeout
+                    continue
                 }
                 let now = ContinuousClock.now
-                if passOwed, lastPass.map({ now >= $0 + orphanPassInterval }) ?? true {
-                    let thorough = lastThoroughPass.map { now >= $0 + thoroughPassInterval } ?? true
-                    OrphanReaper.reapOrphans(thorough: thorough)
-                    if thorough { lastThoroughPass = now }
-                    lastPass = now
-                    passOwed = false
-                }
+                let thorough = lastThoroughPass.map { now >= $0 + thoroughPassInterval } ?? true
+                OrphanReaper.reapOrphans(thorough: thorough)
+                if thorough { lastThoroughPass = now }
+                lastPass = now
             }
         }
     }

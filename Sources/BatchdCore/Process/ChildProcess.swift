@@ -64,10 +64,10 @@ public enum ChildProcess {
         let cancellation = CancellationLatch()
         let outcome: Result<Termination, SpawnError> = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                WatcherThreads.shared.run {
+                WatcherThreads.shared.run { wakeFD in
                     do {
                         let watcher = try spawn(argv, environment: environment, workingDirectory: workingDirectory,
-                                                killGrace: killGrace, onLine: onLine)
+                                                killGrace: killGrace, wakeFD: wakeFD, onLine: onLine)
                         cancellation.attach(watcher)
                         continuation.resume(returning: .success(watcher.watch()))
                     } catch {
@@ -83,7 +83,7 @@ public enum ChildProcess {
 
     private static func spawn(
         _ argv: [String], environment: [String: String], workingDirectory: String?,
-        killGrace: Duration, onLine: @escaping @Sendable (Stream, String) -> Void
+        killGrace: Duration, wakeFD: Int32, onLine: @escaping @Sendable (Stream, String) -> Void
     ) throws(SpawnError) -> ChildWatcher {
         guard let program = argv.first, !program.isEmpty else { throw .programNotFound("") }
         if let workingDirectory {
@@ -100,11 +100,12 @@ public enum ChildProcess {
         }
         let environmentLines = environment.map { "\($0.key)=\($0.value)" }
         var pid: pid_t = 0
+        var pidFD: Int32 = -1
         let code = withCStrings(argv) { cArgv in
             withCStrings(environmentLines) { cEnvironment in
                 ChildRegistry.spawning {
                     let code = CBatchd_spawn(cArgv, cEnvironment, workingDirectory, stdoutPipe[1], stderrPipe[1],
-                                             program.contains("/") ? 0 : 1, &pid)
+                                             program.contains("/") ? 0 : 1, &pid, &pidFD)
                     return (code, code == 0 ? pid : nil)
                 }
             }
@@ -119,7 +120,9 @@ public enum ChildProcess {
             default: throw .system("cannot start \(program)", code)
             }
         }
-        return ChildWatcher(pid: pid, stdout: stdoutPipe[0], stderr: stderrPipe[0], killGrace: killGrace, onLine: onLine)
+        if pidFD < 0 { pidFD = CBatchd_pidfd_open(pid) }  // a kernel that could not hand one over
+        return ChildWatcher(pid: pid, pidFD: pidFD, stdout: stdoutPipe[0], stderr: stderrPipe[0], wakeFD: wakeFD,
+                            killGrace: killGrace, onLine: onLine)
     }
 
     static func signalName(_ signal: Int32) -> String {
@@ -139,7 +142,8 @@ public enum ChildProcess {
 /// The thread that watches one child: see `ChildProcess`.
 final class ChildWatcher: @unchecked Sendable {
     // Written once before the thread starts, then touched by that thread only,
-    // except `wakeFD`, which cancellation writes to (eventfd writes are thread-safe).
+    // except `wakeFD` (the watcher thread's own), which cancellation writes to (eventfd
+    // writes are thread-safe).
     private let pid: pid_t
     private let stdoutFD: Int32
     private let stderrFD: Int32
@@ -152,14 +156,15 @@ final class ChildWatcher: @unchecked Sendable {
     /// Lines longer than this are cut into pieces, so one runaway line cannot exhaust memory.
     static let maximumLineLength = 16 * 1024
 
-    init(pid: pid_t, stdout: Int32, stderr: Int32, killGrace: Duration, onLine: @escaping @Sendable (ChildProcess.Stream, String) -> Void) {
+    init(pid: pid_t, pidFD: Int32, stdout: Int32, stderr: Int32, wakeFD: Int32, killGrace: Duration,
+         onLine: @escaping @Sendable (ChildProcess.Stream, String) -> Void) {
         self.pid = pid
+        self.pidFD = pidFD
         self.stdoutFD = stdout
         self.stderrFD = stderr
+        self.wakeFD = wakeFD
         self.killGrace = killGrace
         self.onLine = onLine
-        wakeFD = CBatchd_eventfd()
-        pidFD = CBatchd_pidfd_open(pid)
     }
 
     func requestTermination() {
@@ -177,6 +182,7 @@ final class ChildWatcher: @unchecked Sendable {
         var exited = false
         var killDeadline: ContinuousClock.Instant?
         var killed = false
+        var groupGone = false  // no process left in the group: none can join it again
         // Not zeroed: most commands print nothing, and a zeroed 64 KiB per run costs more
         // than the rest of the watcher's bookkeeping.
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
@@ -194,7 +200,7 @@ final class ChildWatcher: @unchecked Sendable {
         func groupAlive() -> Bool { ProcessTable.groupHasLiveMembers(pid) }
 
         while true {
-            if exited, open.isEmpty, killed || !groupAlive() { break }
+            if exited, open.isEmpty, killed || groupGone || !groupAlive() { break }
             var fds: [pollfd] = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             if !exited { fds.append(pollfd(fd: pidFD >= 0 ? pidFD : -1, events: Int16(POLLIN), revents: 0)) }
             fds.append(pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0))
@@ -244,6 +250,8 @@ final class ChildWatcher: @unchecked Sendable {
                     if groupAlive() {
                         termination.leftoversEnded = true
                         startEnding()
+                    } else {
+                        groupGone = true
                     }
                 } else if reaped < 0 && errno == ECHILD {
                     exited = true  // reaped elsewhere (should not happen); do not spin
@@ -257,7 +265,6 @@ final class ChildWatcher: @unchecked Sendable {
         }
         for fd in open { close(fd) }
         if pidFD >= 0 { close(pidFD) }
-        close(wakeFD)
         return termination
     }
 

@@ -1,3 +1,4 @@
+import CBatchdSystem
 import Glibc
 
 /// The threads that child watchers run on, kept for the next child rather than ended.
@@ -13,6 +14,11 @@ import Glibc
 /// thread after a burst. Threads idle for longer than `idleLifetime` are told to end when the
 /// next child starts; so after a burst of sixty-four commands at midnight, the next run lets go
 /// of the threads the burst left (each holds a few pages of stack).
+///
+/// Each thread has an eventfd of its own for the whole of its life, which the work it runs is
+/// handed to wait on (a watcher's cancellation writes to it): one per run was two more system
+/// calls per run, and a cancellation racing the end of a run could write to a descriptor just
+/// closed and reused. Work must take a readable one that it did not expect for a spurious wake.
 final class WatcherThreads: @unchecked Sendable {  // every field is read and written under `mutex`
     static let shared = WatcherThreads()
 
@@ -26,7 +32,7 @@ final class WatcherThreads: @unchecked Sendable {  // every field is read and wr
     /// One idle thread: what it is given to run, and the condition it waits on for it.
     private final class Idle {
         let ready = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-        var work: (@Sendable () -> Void)?
+        var work: (@Sendable (Int32) -> Void)?
         var retire = false
         /// When it became idle (CLOCK_MONOTONIC nanoseconds).
         var since: UInt64 = 0
@@ -52,8 +58,9 @@ final class WatcherThreads: @unchecked Sendable {  // every field is read and wr
         pthread_mutex_init(mutex, nil)
     }
 
-    /// Runs `work` on an idle thread, or on a new one when none is idle.
-    func run(_ work: @escaping @Sendable () -> Void) {
+    /// Runs `work` on an idle thread, or on a new one when none is idle, giving it the thread's
+    /// eventfd (-1 if the thread could not make one).
+    func run(_ work: @escaping @Sendable (_ wakeFD: Int32) -> Void) {
         pthread_mutex_lock(mutex)
         retireStaleThreads()
         if let thread = idle.popLast() {
@@ -88,17 +95,20 @@ final class WatcherThreads: @unchecked Sendable {  // every field is read and wr
         threadCount -= stale.count
     }
 
-    private func serve(first: @escaping @Sendable () -> Void) {
-        var next: (@Sendable () -> Void)? = first
+    private func serve(first: @escaping @Sendable (Int32) -> Void) {
+        var next: (@Sendable (Int32) -> Void)? = first
         let me = Idle()
+        var wakeFD: Int32 = -1
+        defer { if wakeFD >= 0 { close(wakeFD) } }
         while let work = next {
-            work()
+            if wakeFD < 0 { wakeFD = CBatchd_eventfd() }
+            work(wakeFD)
             next = waitForWork(me)
         }
     }
 
     /// The next child's work for this thread, or nil when it is to end.
-    private func waitForWork(_ me: Idle) -> (@Sendable () -> Void)? {
+    private func waitForWork(_ me: Idle) -> (@Sendable (Int32) -> Void)? {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         me.since = MonotonicTime.nanoseconds()
