@@ -27,8 +27,10 @@ public struct ConsoleLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var merged = metadata
-        if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+        // The daemon's loggers carry no metadata of their own: each line's comes with it, and
+        // merging into an empty dictionary copied it for nothing (a run logs two lines).
+        var merged = event.metadata ?? [:]
+        if !metadata.isEmpty { merged.merge(metadata) { fromEvent, _ in fromEvent } }
         let level = LogLevel(event.level)
         let now = Date()
         var line: [UInt8]

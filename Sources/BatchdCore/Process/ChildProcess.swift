@@ -98,11 +98,10 @@ public enum ChildProcess {
             close(stdoutPipe[0]); close(stdoutPipe[1])
             throw .system("pipe", errno)
         }
-        let environmentLines = environment.map { "\($0.key)=\($0.value)" }
         var pid: pid_t = 0
         var pidFD: Int32 = -1
-        let code = withCStrings(argv) { cArgv in
-            withCStrings(environmentLines) { cEnvironment in
+        let code = withCStrings(argv.map { ($0, nil) }) { cArgv in
+            withCStrings(environment.map { ($0.key, $0.value) }) { cEnvironment in
                 ChildRegistry.spawning {
                     let code = CBatchd_spawn(cArgv, cEnvironment, workingDirectory, stdoutPipe[1], stderrPipe[1],
                                              program.contains("/") ? 0 : 1, &pid, &pidFD)
@@ -131,11 +130,36 @@ public enum ChildProcess {
         return names[signal] ?? "signal \(signal)"
     }
 
-    private static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
-        let pointers = strings.map { strdup($0) }
-        defer { pointers.forEach { free($0) } }
-        let array: [UnsafePointer<CChar>?] = pointers.map { $0.map { UnsafePointer($0) } } + [nil]
-        return array.withUnsafeBufferPointer { body($0.baseAddress!) }
+    /// `strings` as a NULL-terminated array of C strings, `name=value` where a value is given,
+    /// all in one allocation: the environment alone is dozens of strings per run, and each was
+    /// an interpolated Swift string and then a `strdup` of it.
+    private static func withCStrings<R>(_ strings: [(String, String?)], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+        let bytes = strings.reduce(0) { $0 + $1.0.utf8.count + ($1.1.map { $0.utf8.count + 1 } ?? 0) + 1 }
+        let storage = UnsafeMutablePointer<CChar>.allocate(capacity: max(bytes, 1))
+        defer { storage.deallocate() }
+        let pointers = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: strings.count + 1)
+        defer { pointers.deallocate() }
+        var offset = 0
+        func append(_ text: String) {
+            var text = text
+            text.withUTF8 { utf8 in
+                if let base = utf8.baseAddress { memcpy(storage + offset, base, utf8.count) }
+                offset += utf8.count
+            }
+        }
+        for (index, (name, value)) in strings.enumerated() {
+            pointers[index] = UnsafePointer(storage + offset)
+            append(name)
+            if let value {
+                storage[offset] = CChar(bitPattern: UInt8(ascii: "="))
+                offset += 1
+                append(value)
+            }
+            storage[offset] = 0
+            offset += 1
+        }
+        pointers[strings.count] = nil
+        return body(UnsafePointer(pointers))
     }
 }
 
