@@ -22,6 +22,11 @@
 #include <unistd.h>
 #include <malloc.h>
 
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#define CBATCHD_CLOSE_RANGE_CLOEXEC (1U << 2)
+
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
 #endif
@@ -44,20 +49,36 @@ static int move_descriptor(int from, int to) {
 
 /* The signals whose disposition is not SIG_DFL, found once, at the first spawn: the child must
  * reset them before it unblocks signals (no handler of the parent's may run in the child while
- * they share memory), and asking the kernel about all 64 in the child, each spawn, was 64 system
- * calls while the parent waits. batchd sets no disposition after its first spawn (its signals
- * are read from a signalfd), so the list stays true; SIGPIPE is reset in any case, being the one
- * a library is likeliest to ignore for a while (libcurl does, unless told CURLOPT_NOSIGNAL). */
+ * they share memory, and an ignored signal would stay ignored through execve), and asking the
+ * kernel about all 64 in the child, each spawn, was 64 system calls while the parent waits.
+ * batchd sets no disposition after its first spawn (its signals are read from a signalfd), so
+ * the list stays true; SIGPIPE is reset in any case, being the one a library is likeliest to
+ * ignore for a while (libcurl does, unless told CURLOPT_NOSIGNAL). The kernel is asked directly,
+ * not through glibc's sigaction, which refuses glibc's own two signals: a parent started by
+ * posix_spawn has those ignored, and its children would inherit that. */
 static int handled_signals[NSIG];
 static int handled_count;
-static pthread_once_t handled_once = PTHREAD_ONCE_INIT;
 
-static void find_handled_signals(void) {
+/* /dev/null, opened once (close-on-exec) for every child's stdin: an open in each child was a
+ * path lookup while the parent waits. -1 if it could not be opened; the child then opens it. */
+static int dev_null = -1;
+
+static pthread_once_t spawn_setup_once = PTHREAD_ONCE_INIT;
+
+/* The kernel's struct sigaction, whose first field is the handler on every architecture;
+ * zeroed, it says SIG_DFL, no flags, nothing masked. Larger than any architecture's. */
+struct kernel_disposition {
+    void *handler;
+    unsigned long rest[7];
+};
+
+static void set_up_spawns(void) {
+    dev_null = open("/dev/null", O_RDONLY | O_CLOEXEC);
     for (int sig = 1; sig < NSIG; sig++) {
         if (sig == SIGKILL || sig == SIGSTOP) continue;
-        struct sigaction current;
-        if (sigaction(sig, NULL, &current) != 0) continue;  /* glibc's own signals */
-        if (current.sa_handler != SIG_DFL || sig == SIGPIPE) handled_signals[handled_count++] = sig;
+        struct kernel_disposition current = { 0 };
+        if (syscall(SYS_rt_sigaction, sig, NULL, &current, NSIG / 8) != 0) continue;
+        if (current.handler != (void *)SIG_DFL || sig == SIGPIPE) handled_signals[handled_count++] = sig;
     }
 }
 
@@ -65,20 +86,26 @@ static void find_handled_signals(void) {
  * no locks and no allocation (the parent's heap and locks are the child's until execve). */
 static int spawn_child(void *argument) {
     struct spawn_request *request = argument;
-    struct sigaction to_default;
-    memset(&to_default, 0, sizeof to_default);
-    to_default.sa_handler = SIG_DFL;
-    for (int i = 0; i < handled_count; i++) sigaction(handled_signals[i], &to_default, NULL);
+    struct kernel_disposition to_default = { 0 };
+    for (int i = 0; i < handled_count; i++) syscall(SYS_rt_sigaction, handled_signals[i], &to_default, NULL, NSIG / 8);
     if (setpgid(0, 0) != 0) goto fail;
-    int null_fd = open("/dev/null", O_RDONLY);
-    if (null_fd < 0) goto fail;
-    if (null_fd != 0) {
-        if (dup2(null_fd, 0) < 0) goto fail;
-        close(null_fd);
+    if (dev_null >= 0) {
+        if (move_descriptor(dev_null, 0) != 0) goto fail;  /* the copy is not close-on-exec */
+    } else {
+        int null_fd = open("/dev/null", O_RDONLY);
+        if (null_fd < 0) goto fail;
+        if (null_fd != 0) {
+            if (dup2(null_fd, 0) < 0) goto fail;
+            close(null_fd);
+        }
     }
     if (move_descriptor(request->stdout_fd, 1) != 0) goto fail;
     if (move_descriptor(request->stderr_fd, 2) != 0) goto fail;
     if (request->cwd != NULL && chdir(request->cwd) != 0) goto fail;
+    /* Descriptors the daemon inherited without close-on-exec (from a shell, a supervisor) are
+     * not the job's: every one above stderr closes at execve. Kernels before 5.11 lack the
+     * flag; there they are left as they are. */
+    syscall(SYS_close_range, 3U, ~0U, CBATCHD_CLOSE_RANGE_CLOEXEC);
     sigset_t none;
     sigemptyset(&none);
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, NSIG / 8);
@@ -128,7 +155,7 @@ int CBatchd_spawn(const char *const argv[], const char *const envp[], const char
         if (searched != 0) return searched;
         request.path = found;
     }
-    pthread_once(&handled_once, find_handled_signals);
+    pthread_once(&spawn_setup_once, set_up_spawns);
     char stack[32 * 1024] __attribute__((aligned(64)));
     /* Every signal blocked, glibc's own too (pthread_sigmask leaves those out): no handler of
      * the parent's may run in the child while they share memory. */

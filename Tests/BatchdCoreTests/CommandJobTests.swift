@@ -74,6 +74,25 @@ struct CommandJobTests {
         #expect(missing.error == "command not found: \(folder.path)/no-such-program")
     }
 
+    /// What a child starts with: stdin from /dev/null (one descriptor the daemon keeps open for
+    /// every child), no descriptor of the daemon's (this test process has some without
+    /// close-on-exec), no signal blocked or ignored (it was started by posix_spawn, which leaves
+    /// glibc's own two signals ignored). Twice: the first spawn sets up what later ones reuse.
+    @Test func aChildStartsWithNullStdinItsOwnThreeDescriptorsAndNoSignalsHeldBack() async throws {
+        let leaked = open("/dev/null", O_RDONLY)  // not close-on-exec
+        defer { close(leaked) }
+        for _ in 0..<2 {
+            func output(_ command: String) async throws -> [String] {
+                let record = try await runOnce("jobs:\n  job: { type: command, command: \(command) }\n")
+                #expect(record.status == .completed, "\(command): \(record.error ?? "")")
+                return record.logs.filter { $0.metadata.contains { $0.0 == "stream" } }.map(\.message)
+            }
+            #expect(try await output("[readlink, /proc/self/fd/0]") == ["/dev/null"])
+            #expect(try await output("[ls, /proc/self/fd]") == ["0", "1", "2", "3"], "3 is ls's own, for the folder")
+            #expect(try await output("[grep, -E, '^Sig(Blk|Ign)', /proc/self/status]") == ["SigBlk:\t0000000000000000", "SigIgn:\t0000000000000000"])
+        }
+    }
+
     @Test func aMissingWorkingDirectoryIsAFailedRunThatSaysSo() async throws {
         let record = try await runOnce("jobs:\n  job: { type: command, command: [pwd], workingDirectory: /nonexistent/dir }\n")
         #expect(record.status == .failed)

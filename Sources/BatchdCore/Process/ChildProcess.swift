@@ -64,12 +64,12 @@ public enum ChildProcess {
         let cancellation = CancellationLatch()
         let outcome: Result<Termination, SpawnError> = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                WatcherThreads.shared.run { wakeFD in
+                WatcherThreads.shared.run { kit in
                     do {
                         let watcher = try spawn(argv, environment: environment, workingDirectory: workingDirectory,
-                                                killGrace: killGrace, wakeFD: wakeFD, onLine: onLine)
+                                                killGrace: killGrace, wakeFD: kit.wakeFD, onLine: onLine)
                         cancellation.attach(watcher)
-                        continuation.resume(returning: .success(watcher.watch()))
+                        continuation.resume(returning: .success(watcher.watch(readingInto: kit.readBuffer)))
                     } catch {
                         continuation.resume(returning: .failure(error as! SpawnError))
                     }
@@ -199,7 +199,8 @@ final class ChildWatcher: @unchecked Sendable {
 
     private func now() -> ContinuousClock.Instant { ContinuousClock.now }
 
-    func watch() -> ChildProcess.Termination {
+    /// Watches the child to its end, reading its output through `chunk`.
+    func watch(readingInto chunk: UnsafeMutableRawBufferPointer) -> ChildProcess.Termination {
         var termination = ChildProcess.Termination(exitStatus: nil, signal: nil, signalledGroup: false, leftoversEnded: false)
         var buffers: [Int32: [UInt8]] = [stdoutFD: [], stderrFD: []]
         var open: Set<Int32> = [stdoutFD, stderrFD]
@@ -207,10 +208,6 @@ final class ChildWatcher: @unchecked Sendable {
         var killDeadline: ContinuousClock.Instant?
         var killed = false
         var groupGone = false  // no process left in the group: none can join it again
-        // Not zeroed: most commands print nothing, and a zeroed 64 KiB per run costs more
-        // than the rest of the watcher's bookkeeping.
-        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
-        defer { chunk.deallocate() }
 
         func signalGroup(_ signal: Int32) {
             termination.signalledGroup = true

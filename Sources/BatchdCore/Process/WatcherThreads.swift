@@ -15,10 +15,11 @@ import Glibc
 /// next child starts; so after a burst of sixty-four commands at midnight, the next run lets go
 /// of the threads the burst left (each holds a few pages of stack).
 ///
-/// Each thread has an eventfd of its own for the whole of its life, which the work it runs is
-/// handed to wait on (a watcher's cancellation writes to it): one per run was two more system
-/// calls per run, and a cancellation racing the end of a run could write to a descriptor just
-/// closed and reused. Work must take a readable one that it did not expect for a spurious wake.
+/// Each thread keeps a `Kit` for the whole of its life, handed to every work it runs: an eventfd
+/// to wait on (a watcher's cancellation writes to it) and a buffer to read output into. One of
+/// each per run was two more system calls, and a 64 KiB allocation whose free consolidated the
+/// heap; and a cancellation racing the end of a run could write to a descriptor just closed and
+/// reused. Work must take a readable eventfd that it did not expect for a spurious wake.
 final class WatcherThreads: @unchecked Sendable {  // every field is read and written under `mutex`
     static let shared = WatcherThreads()
 
@@ -29,10 +30,18 @@ final class WatcherThreads: @unchecked Sendable {  // every field is read and wr
     /// of it; the read buffer is on the heap), and a stack is virtual memory until touched.
     static let stackSize = 256 * 1024
 
+    /// What a thread keeps from one work to the next (see the type's comment).
+    struct Kit {
+        /// An eventfd (non-blocking), or -1 if the thread could not make one.
+        var wakeFD: Int32
+        /// 64 KiB, not zeroed.
+        var readBuffer: UnsafeMutableRawBufferPointer
+    }
+
     /// One idle thread: what it is given to run, and the condition it waits on for it.
     private final class Idle {
         let ready = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-        var work: (@Sendable (Int32) -> Void)?
+        var work: (@Sendable (Kit) -> Void)?
         var retire = false
         /// When it became idle (CLOCK_MONOTONIC nanoseconds).
         var since: UInt64 = 0
@@ -58,9 +67,8 @@ final class WatcherThreads: @unchecked Sendable {  // every field is read and wr
         pthread_mutex_init(mutex, nil)
     }
 
-    /// Runs `work` on an idle thread, or on a new one when none is idle, giving it the thread's
-    /// eventfd (-1 if the thread could not make one).
-    func run(_ work: @escaping @Sendable (_ wakeFD: Int32) -> Void) {
+    /// Runs `work` on an idle thread, or on a new one when none is idle, with the thread's kit.
+    func run(_ work: @escaping @Sendable (Kit) -> Void) {
         pthread_mutex_lock(mutex)
         retireStaleThreads()
         if let thread = idle.popLast() {
@@ -95,20 +103,23 @@ final class WatcherThreads: @unchecked Sendable {  // every field is read and wr
         threadCount -= stale.count
     }
 
-    private func serve(first: @escaping @Sendable (Int32) -> Void) {
-        var next: (@Sendable (Int32) -> Void)? = first
+    private func serve(first: @escaping @Sendable (Kit) -> Void) {
+        var next: (@Sendable (Kit) -> Void)? = first
         let me = Idle()
-        var wakeFD: Int32 = -1
-        defer { if wakeFD >= 0 { close(wakeFD) } }
+        var kit = Kit(wakeFD: -1, readBuffer: .allocate(byteCount: 65_536, alignment: 16))
+        defer {
+            if kit.wakeFD >= 0 { close(kit.wakeFD) }
+            kit.readBuffer.deallocate()
+        }
         while let work = next {
-            if wakeFD < 0 { wakeFD = CBatchd_eventfd() }
-            work(wakeFD)
+            if kit.wakeFD < 0 { kit.wakeFD = CBatchd_eventfd() }
+            work(kit)
             next = waitForWork(me)
         }
     }
 
     /// The next child's work for this thread, or nil when it is to end.
-    private func waitForWork(_ me: Idle) -> (@Sendable (Int32) -> Void)? {
+    private func waitForWork(_ me: Idle) -> (@Sendable (Kit) -> Void)? {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         me.since = MonotonicTime.nanoseconds()

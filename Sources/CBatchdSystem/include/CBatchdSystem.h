@@ -4,7 +4,8 @@
 
 /// Starts `argv[0]` (searched in PATH when `search_path` is set) in a new process group, with
 /// stdin from /dev/null, stdout and stderr on the given descriptors, the working directory `cwd`
-/// (NULL: inherit), every signal disposition reset to default and an empty signal mask.
+/// (NULL: inherit), no other descriptor (the rest close at execve, close-on-exec or not), every
+/// signal disposition reset to default and an empty signal mask.
 /// Returns 0, the pid and a pidfd for it (close-on-exec; -1 where the kernel cannot hand one
 /// over at the spawn), or an errno value (ENOENT, EACCES, ... from the search or execve).
 /// Uses at most 40 KiB of the calling thread's stack.
