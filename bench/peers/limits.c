@@ -1,5 +1,11 @@
 /* The machine's own limits, for bench/run's throughput probe (measured in the same run):
  *   limits spawn N THREADS   posix_spawn + waitpid of /bin/true, N times over THREADS threads
+ *   limits recipe N THREADS  batchd's way of running /bin/true with nothing of batchd around it:
+ *                            stdout and stderr on two pipes, a process group of its own, stdin
+ *                            from /dev/null, clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD), then poll
+ *                            on the pipes and the pidfd until both pipes end and it has exited,
+ *                            and a look at its group; one thread per child at a time, as batchd's
+ *                            watchers are (64: the bench's maxConcurrentJobs)
  *   limits fdatasync N DIR   N appends of 500 bytes to a file in DIR, each followed by fdatasync
  *   limits layout N DIR      the system calls one run of N distinct jobs costs batchd in SPEC
  *                            section 4's layout, with nothing else: a run id taken under the
@@ -10,6 +16,11 @@
  * Prints operations per second. */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
 #include <pthread.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -39,6 +50,50 @@ static void *spawner(void *unused) {
     return unused;
 }
 
+static atomic_int recipe_next;
+static int recipe_total, recipe_null;
+
+struct recipe_pipes { int out, err; };
+
+static int recipe_child(void *argument) {
+    struct recipe_pipes *pipes = argument;
+    setpgid(0, 0);
+    dup2(recipe_null, 0);
+    dup2(pipes->out, 1);
+    dup2(pipes->err, 2);
+    syscall(436 /* close_range */, 3U, ~0U, 1U << 2 /* CLOSE_RANGE_CLOEXEC */);
+    char *argv[] = {"/bin/true", NULL};
+    execve("/bin/true", argv, environ);
+    _exit(127);
+}
+
+static void *recipe_watcher(void *unused) {
+    char stack[32 * 1024], buffer[4096];
+    while (atomic_fetch_add(&recipe_next, 1) < recipe_total) {
+        int out[2], err[2], pidfd = -1;
+        if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) return unused;
+        struct recipe_pipes pipes = { out[1], err[1] };
+        pid_t pid = clone(recipe_child, stack + sizeof stack, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &pipes, &pidfd);
+        close(out[1]);
+        close(err[1]);
+        int reading[2] = { out[0], err[0] }, exited = pid < 0;
+        while (reading[0] >= 0 || reading[1] >= 0 || !exited) {
+            struct pollfd fds[3] = { { reading[0], POLLIN, 0 }, { reading[1], POLLIN, 0 }, { exited ? -1 : pidfd, POLLIN, 0 } };
+            poll(fds, 3, -1);
+            for (int i = 0; i < 2; i++) {
+                if (fds[i].revents && read(reading[i], buffer, sizeof buffer) <= 0) {
+                    close(reading[i]);
+                    reading[i] = -1;
+                }
+            }
+            if (!exited && waitpid(pid, NULL, WNOHANG) == pid) exited = 1;
+        }
+        kill(-pid, 0);
+        close(pidfd);
+    }
+    return unused;
+}
+
 int main(int argc, char **argv) {
     if (argc != 4) return 2;
     int count = atoi(argv[2]);
@@ -50,6 +105,22 @@ int main(int argc, char **argv) {
         for (int t = 0; t < threads; t++) pthread_create(&ids[t], NULL, spawner, NULL);
         for (int t = 0; t < threads; t++) pthread_join(ids[t], NULL);
         printf("%.0f\n", per_thread * threads / (now() - start));
+    } else if (strcmp(argv[1], "recipe") == 0) {
+        int threads = atoi(argv[3]);
+        recipe_total = count;
+        recipe_null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        sigset_t children;
+        sigemptyset(&children);
+        sigaddset(&children, SIGCHLD);
+        pthread_sigmask(SIG_BLOCK, &children, NULL);  /* batchd reads SIGCHLD from a signalfd */
+        pthread_t ids[256];
+        pthread_attr_t attributes;
+        pthread_attr_init(&attributes);
+        pthread_attr_setstacksize(&attributes, 256 * 1024);
+        double start = now();
+        for (int t = 0; t < threads && t < 256; t++) pthread_create(&ids[t], &attributes, recipe_watcher, NULL);
+        for (int t = 0; t < threads && t < 256; t++) pthread_join(ids[t], NULL);
+        printf("%.0f\n", count / (now() - start));
     } else if (strcmp(argv[1], "layout") == 0) {
         char path[4096], line[400], entry[32] = {0}, last[32], digits[21];
         memset(line, 'a', sizeof line - 1);
