@@ -6,6 +6,10 @@
  *                            on the pipes and the pidfd until both pipes end and it has exited,
  *                            and a look at its group; one thread per child at a time, as batchd's
  *                            watchers are (64: the bench's maxConcurrentJobs)
+ *   limits recipe-epoll N SPAWNERS   the same recipe with another design around it: SPAWNERS
+ *                            threads spawn, one thread watches every child's pipes and pidfd
+ *                            through epoll, 64 children at once at most (what batchd would gain
+ *                            from giving up its thread per child)
  *   limits fdatasync N DIR   N appends of 500 bytes to a file in DIR, each followed by fdatasync
  *   limits layout N DIR      the system calls one run of N distinct jobs costs batchd in SPEC
  *                            section 4's layout, with nothing else: a run id taken under the
@@ -20,6 +24,8 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <semaphore.h>
+#include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <pthread.h>
 #include <spawn.h>
@@ -94,6 +100,74 @@ static void *recipe_watcher(void *unused) {
     return unused;
 }
 
+/* recipe-epoll: a child in flight, and which of its descriptors an epoll event is for (the
+ * low two bits of the event's data). */
+struct watched { pid_t pid; int out, err, pidfd, reading, exited; };
+static int watch_epoll;
+static atomic_int watched_done;
+static sem_t watch_slots;
+
+static void watch_descriptor(int fd, struct watched *child, unsigned long which) {
+    struct epoll_event event = { .events = EPOLLIN, .data.u64 = (unsigned long)child | which };
+    epoll_ctl(watch_epoll, EPOLL_CTL_ADD, fd, &event);
+}
+
+static void *epoll_spawner(void *unused) {
+    char stack[32 * 1024];
+    while (atomic_fetch_add(&recipe_next, 1) < recipe_total) {
+        sem_wait(&watch_slots);
+        int out[2], err[2];
+        if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) return unused;
+        struct recipe_pipes pipes = { out[1], err[1] };
+        struct watched *child = calloc(1, sizeof *child);
+        child->pidfd = -1;
+        child->pid = clone(recipe_child, stack + sizeof stack, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &pipes, &child->pidfd);
+        close(out[1]);
+        close(err[1]);
+        child->out = out[0];
+        child->err = err[0];
+        child->reading = 2;
+        watch_descriptor(child->out, child, 1);
+        watch_descriptor(child->err, child, 2);
+        watch_descriptor(child->pidfd, child, 3);
+    }
+    return unused;
+}
+
+static void finish_if_done(struct watched *child) {
+    if (child->reading > 0 || !child->exited) return;
+    kill(-child->pid, 0);
+    close(child->pidfd);
+    free(child);
+    sem_post(&watch_slots);
+    atomic_fetch_add(&watched_done, 1);
+}
+
+static void *epoll_watcher(void *unused) {
+    struct epoll_event events[64];
+    char buffer[4096];
+    while (atomic_load(&watched_done) < recipe_total) {
+        int count = epoll_wait(watch_epoll, events, 64, 100);
+        for (int i = 0; i < count; i++) {
+            struct watched *child = (struct watched *)(events[i].data.u64 & ~3UL);
+            unsigned long which = events[i].data.u64 & 3;
+            if (which == 3) {
+                if (waitpid(child->pid, NULL, WNOHANG) != child->pid) continue;
+                epoll_ctl(watch_epoll, EPOLL_CTL_DEL, child->pidfd, NULL);
+                child->exited = 1;
+            } else {
+                int fd = which == 1 ? child->out : child->err;
+                if (read(fd, buffer, sizeof buffer) > 0) continue;
+                epoll_ctl(watch_epoll, EPOLL_CTL_DEL, fd, NULL);
+                close(fd);
+                child->reading--;
+            }
+            finish_if_done(child);
+        }
+    }
+    return unused;
+}
+
 int main(int argc, char **argv) {
     if (argc != 4) return 2;
     int count = atoi(argv[2]);
@@ -120,6 +194,23 @@ int main(int argc, char **argv) {
         double start = now();
         for (int t = 0; t < threads && t < 256; t++) pthread_create(&ids[t], &attributes, recipe_watcher, NULL);
         for (int t = 0; t < threads && t < 256; t++) pthread_join(ids[t], NULL);
+        printf("%.0f\n", count / (now() - start));
+    } else if (strcmp(argv[1], "recipe-epoll") == 0) {
+        int spawners = atoi(argv[3]);
+        recipe_total = count;
+        recipe_null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        watch_epoll = epoll_create1(EPOLL_CLOEXEC);
+        sem_init(&watch_slots, 0, 64);
+        sigset_t children;
+        sigemptyset(&children);
+        sigaddset(&children, SIGCHLD);
+        pthread_sigmask(SIG_BLOCK, &children, NULL);
+        pthread_t ids[16], watcher;
+        double start = now();
+        pthread_create(&watcher, NULL, epoll_watcher, NULL);
+        for (int t = 0; t < spawners && t < 16; t++) pthread_create(&ids[t], NULL, epoll_spawner, NULL);
+        for (int t = 0; t < spawners && t < 16; t++) pthread_join(ids[t], NULL);
+        pthread_join(watcher, NULL);
         printf("%.0f\n", count / (now() - start));
     } else if (strcmp(argv[1], "layout") == 0) {
         char path[4096], line[400], entry[32] = {0}, last[32], digits[21];
