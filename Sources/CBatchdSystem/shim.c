@@ -218,13 +218,8 @@ int CBatchd_timerfd_arm(int fd, long long nanoseconds) {
 }
 
 int CBatchd_wait_either(int first, int second) {
-    struct pollfd entries[2] = { { .fd = first, .events = POLLIN }, { .fd = second, .events = POLLIN } };
-    int result;
-    do {
-        result = poll(entries, 2, -1);
-    } while (result < 0 && errno == EINTR);
-    if (result < 0) return 0;
-    return (entries[0].revents ? 1 : 0) | (entries[1].revents ? 2 : 0);
+    int ready = CBatchd_wait_either_ms(first, second, -1);
+    return ready < 0 ? 0 : ready;
 }
 
 int CBatchd_set_timer_slack(unsigned long nanoseconds) {

@@ -141,7 +141,7 @@ final class JobQueue<Job>: @unchecked Sendable {  // every field is read and wri
     }
 
     /// How long a thread that ran out of jobs waits for the next one before it sleeps, in ns.
-    private var spinWindow: UInt64 { 50_000 }
+    private let spinWindow: UInt64 = 50_000
 
     /// Moves the jobs that came due to the ready line, then takes the first ready one.
     private func nextReadyJob() -> Job? {

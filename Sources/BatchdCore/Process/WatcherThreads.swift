@@ -13,7 +13,7 @@ import Glibc
 /// Idle threads wait without a timeout: an idle daemon has no timer wake-ups, not even one per
 /// thread after a burst. Threads idle for longer than `idleLifetime` are told to end when the
 /// next child starts; so after a burst of sixty-four commands at midnight, the next run lets go
-/// of the threads the burst left (each holds a few pages of stack).
+/// of the threads the burst left (each holds a few pages of stack, its read buffer and its eventfd).
 ///
 /// Each thread keeps a `Kit` for the whole of its life, handed to every work it runs: an eventfd
 /// to wait on (a watcher's cancellation writes to it) and a buffer to read output into. One of

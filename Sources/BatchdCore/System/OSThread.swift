@@ -5,9 +5,9 @@ import Glibc
 /// block in a system call (inotify, accept, signals, a child's pipes). Foundation's `Thread`
 /// is not in FoundationEssentials, and a bare pthread is cheaper to start.
 public enum OSThread {
-    ///
-    /// `stackSize` (bytes; nil: the default, 8 MiB here): threads started and ended by the
-    /// hundred want small stacks, see `ChildProcess`.
+    /// Starts `body` on a new thread named `name`, with a stack of `stackSize` bytes (nil: the
+    /// default, 8 MiB here); a thread for every running command wants a small one, see
+    /// `WatcherThreads`.
     public static func start(name: String, stackSize: Int? = nil, _ body: @escaping @Sendable () -> Void) {
         let context = Unmanaged.passRetained(Start(name: name, body: body)).toOpaque()
         var attributes = pthread_attr_t()
