@@ -78,6 +78,20 @@ struct ReloadTests {
         #expect(daemon.exitStatus() == 0)
     }
 
+    /// An editor's swap file, a backup, a log beside batch.yaml: events in its folder that
+    /// leave it as it was. The file is read and compared, not parsed again.
+    @Test func anotherFileChangingBesideItIsNotParsedAgain() throws {
+        let daemon = try start("logLevel: debug\n" + Self.base)
+        try "notes\n".write(toFile: daemon.folder.url.appendingPathComponent("notes.txt").path, atomically: false, encoding: .utf8)
+        daemon.waitForLine("reload (file changed): the file is unchanged (not parsed again)")
+        // SIGHUP still parses the file, and says so.
+        daemon.signal(SIGHUP)
+        daemon.waitForLine("reload (SIGHUP): the file is unchanged")
+        #expect(!daemon.log.contains { $0.contains("reload (SIGHUP): the file is unchanged (not parsed again)") })
+        daemon.signal(SIGTERM)
+        #expect(daemon.exitStatus() == 0)
+    }
+
     @Test func aBurstOfFiftyWritesGivesOneOrTwoReloads() throws {
         let daemon = try start()
         // The watcher reloads when no save has closed the file for the quiet period. Each save

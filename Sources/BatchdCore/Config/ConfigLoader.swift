@@ -33,11 +33,25 @@ public struct ConfigLoader: Sendable {
 
     /// Loads `path` (as the user wrote it: it appears that way in every message).
     public func load(path: String) -> Outcome {
-        let bytes: [UInt8]
         switch ConfigFile.read(path, limit: Self.maximumFileSize) {
-        case .success(let read): bytes = read
+        case .success(let bytes): return outcome(of: bytes, path: path)
         case .failure(let error): return .unreadable(error)
         }
+    }
+
+    /// `load(path:)`, except that a file still holding `known` (the running configuration's
+    /// bytes) is not parsed again: nil. The daemon's watcher reports every file created, renamed
+    /// or deleted beside batch.yaml (editors' swap files, a ConfigMap's `..data`), and most of
+    /// those leave batch.yaml as it was; with twenty thousand jobs a parse costs a second of CPU,
+    /// where reading the file and comparing it costs a millisecond.
+    public func load(path: String, unlessItHolds known: [UInt8]) -> Outcome? {
+        switch ConfigFile.read(path, limit: Self.maximumFileSize) {
+        case .success(let bytes): return bytes == known ? nil : outcome(of: bytes, path: path)
+        case .failure(let error): return .unreadable(error)
+        }
+    }
+
+    private func outcome(of bytes: [UInt8], path: String) -> Outcome {
         switch load(bytes: bytes, path: path) {
         case .success(let config): return .valid(config, bytes: bytes)
         case .failure(let invalid): return .invalid(invalid, bytes: bytes)

@@ -140,9 +140,23 @@ public final class Daemon: Sendable {
     }
 
     /// Re-reads batch.yaml; a valid file is applied at once, an invalid one changes nothing.
+    ///
+    /// A change reported by the watcher while the running configuration is the file's last good
+    /// one is not parsed when the bytes are the same: most events in batch.yaml's folder are
+    /// about other files. SIGHUP always parses (whoever sends it wants the file checked).
     func reload(engine: Engine, status: StatusFileWriter, reason: String) async {
         let running = state.snapshot
-        switch loader.load(path: configPath) {
+        let outcome: ConfigLoader.Outcome
+        if reason != "SIGHUP", running.lastReload?.ok != false {
+            guard let changed = loader.load(path: configPath, unlessItHolds: running.bytes) else {
+                logger.debug("reload (\(reason)): the file is unchanged (not parsed again)")
+                return
+            }
+            outcome = changed
+        } else {
+            outcome = loader.load(path: configPath)
+        }
+        switch outcome {
         case .valid(var newConfig, let bytes):
             guard bytes != running.bytes else {
                 if running.lastReload?.ok == false {
