@@ -37,12 +37,11 @@ final class StatusFileWriter: Sendable {
         self.builder = builder
         path = "\(stateDirectory)/status.json"
         self.logger = logger
-    }
-
-    /// Writes the file now, then again after each change, until the task is cancelled.
-    func run() async {
         // An observer, not a subscription: marking the file stale is a flag and a wake-up,
-        // too little to be worth a task switch for each run's two events.
+        // too little to be worth a task switch for each run's two events. Registered here, before
+        // the daemon starts the engine, not when `run` begins: the scheduler's first sleep (which
+        // ends start-up, see above) may come before the writer's task has begun, and a missed
+        // one would leave start-up's memory mapped for good.
         builder.engine.events.observe { [self] event in
             switch event {
             case .recordFailed:
@@ -56,6 +55,10 @@ final class StatusFileWriter: Sendable {
             }
             stale.signal()
         }
+    }
+
+    /// Writes the file now, then again after each change, until the task is cancelled.
+    func run() async {
         await write()
         let clock = ContinuousClock()
         while !Task.isCancelled {
