@@ -89,16 +89,10 @@ static int spawn_child(void *argument) {
     struct kernel_disposition to_default = { 0 };
     for (int i = 0; i < handled_count; i++) syscall(SYS_rt_sigaction, handled_signals[i], &to_default, NULL, NSIG / 8);
     if (setpgid(0, 0) != 0) goto fail;
-    if (dev_null >= 0) {
-        if (move_descriptor(dev_null, 0) != 0) goto fail;  /* the copy is not close-on-exec */
-    } else {
-        int null_fd = open("/dev/null", O_RDONLY);
-        if (null_fd < 0) goto fail;
-        if (null_fd != 0) {
-            if (dup2(null_fd, 0) < 0) goto fail;
-            close(null_fd);
-        }
-    }
+    /* stdin: the daemon's /dev/null (the copy is not close-on-exec), or one opened here if the
+     * daemon could not keep one; that one closes at execve with the rest (close_range below). */
+    int null_fd = dev_null >= 0 ? dev_null : open("/dev/null", O_RDONLY);
+    if (null_fd < 0 || move_descriptor(null_fd, 0) != 0) goto fail;
     if (move_descriptor(request->stdout_fd, 1) != 0) goto fail;
     if (move_descriptor(request->stderr_fd, 2) != 0) goto fail;
     if (request->cwd != NULL && chdir(request->cwd) != 0) goto fail;

@@ -165,10 +165,9 @@ public final class Daemon: Sendable {
                     engine.events.publish(.reloaded(ok: true, summary: "unchanged"))
                     await status.flush()
                     logger.info("reload (\(reason)): the file is back to the running configuration")
-                } else if reason == "SIGHUP" {
-                    logger.info("reload (\(reason)): the file is unchanged")
                 } else {
-                    logger.debug("reload (\(reason)): the file is unchanged")
+                    // Only SIGHUP comes here: a watcher's event on unchanged bytes stopped above.
+                    logger.info("reload (\(reason)): the file is unchanged")
                 }
                 return
             }
