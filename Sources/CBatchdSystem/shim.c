@@ -21,6 +21,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <malloc.h>
+#include <elf.h>
+#include <link.h>
+#include <stdint.h>
+#include <sys/auxv.h>
 
 #ifndef SYS_close_range
 #define SYS_close_range 436
@@ -282,9 +286,74 @@ void CBatchd_tune_malloc(void) {
     mallopt(M_TRIM_THRESHOLD, 128 * 1024);
 }
 
-long CBatchd_release_code_pages(void) {
+/* Drops the pages of [start, end) that are the file's own (present, and mapped from the page
+   cache rather than copied on write: /proc/self/pagemap's bit 61), in runs; a page the process
+   has written to is its only copy and is kept. The caller passes only ranges nobody writes to
+   now, so no write can slip in between the look and the drop. Returns the bytes dropped. */
+static long release_file_pages(int pagemap, unsigned long start, unsigned long end) {
+    const unsigned long page = (unsigned long)sysconf(_SC_PAGESIZE);
+    uint64_t entries[512];
+    long released = 0;
+    unsigned long run = 0;  /* the start of the run of droppable pages, or 0 */
+    for (unsigned long chunk = start; chunk < end; chunk += 512 * page) {
+        unsigned long pages = (end - chunk) / page < 512 ? (end - chunk) / page : 512;
+        ssize_t got = pread(pagemap, entries, pages * sizeof entries[0], (off_t)(chunk / page * sizeof entries[0]));
+        if (got != (ssize_t)(pages * sizeof entries[0])) return released;
+        for (unsigned long i = 0; i <= pages; i++) {
+            unsigned long address = chunk + i * page;
+            int droppable = i < pages && (entries[i] >> 63 & 1) && (entries[i] >> 61 & 1);
+            if (droppable && run == 0) run = address;
+            if (!droppable && run != 0) {
+                if (madvise((void *)run, address - run, MADV_DONTNEED) == 0) released += (long)(address - run);
+                run = 0;
+            }
+            if (i == pages) break;
+        }
+    }
+    return released;
+}
+
+/* Where the program's .rodata is mapped, from the section headers of /proc/self/exe. This
+   build's linker puts it in a writable segment (one input section marked writable makes the
+   whole output section so), out of reach of the read-only pass below; it is never written. */
+static int program_rodata(unsigned long *start, unsigned long *end) {
+    const ElfW(Phdr) *headers = (const ElfW(Phdr) *)getauxval(AT_PHDR);
+    unsigned long count = getauxval(AT_PHNUM), bias = 0;
+    int found = 0;
+    for (unsigned long i = 0; headers && i < count; i++) {
+        if (headers[i].p_type == PT_PHDR) {
+            bias = (unsigned long)headers - headers[i].p_vaddr;
+            found = 1;
+        }
+    }
+    if (!found) return 0;
+    int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ElfW(Ehdr) file;
+    ElfW(Shdr) names, section;
+    char name[8];
+    int ok = 0;
+    if (pread(fd, &file, sizeof file, 0) == sizeof file && file.e_shentsize == sizeof section && file.e_shstrndx < file.e_shnum &&
+        pread(fd, &names, sizeof names, (off_t)(file.e_shoff + file.e_shstrndx * sizeof section)) == sizeof names) {
+        for (unsigned i = 0; i < file.e_shnum && !ok; i++) {
+            if (pread(fd, &section, sizeof section, (off_t)(file.e_shoff + i * sizeof section)) != sizeof section) break;
+            if (pread(fd, name, sizeof name, (off_t)(names.sh_offset + section.sh_name)) != sizeof name) continue;
+            if (memcmp(name, ".rodata", 8) == 0 && section.sh_type == SHT_PROGBITS && (section.sh_flags & SHF_ALLOC)) {
+                *start = bias + section.sh_addr;
+                *end = *start + section.sh_size;
+                ok = 1;
+            }
+        }
+    }
+    close(fd);
+    return ok;
+}
+
+long CBatchd_release_file_pages(void) {
     FILE *maps = fopen("/proc/self/maps", "re");
     if (!maps) return -1;
+    int pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    const unsigned long page = (unsigned long)sysconf(_SC_PAGESIZE);
     char line[4096];
     long released = 0;
     while (fgets(line, sizeof line, maps)) {
@@ -292,10 +361,22 @@ long CBatchd_release_code_pages(void) {
         char permissions[5];
         int path_at = 0;
         if (sscanf(line, "%lx-%lx %4s %*s %*s %*s %n", &start, &end, permissions, &path_at) < 3) continue;
-        // Private, executable, never written (no w), backed by a file (a path, not [vdso]).
-        if (strcmp(permissions, "r-xp") != 0 || path_at == 0 || line[path_at] != '/') continue;
-        if (madvise((void *)start, end - start, MADV_DONTNEED) == 0) released += (long)(end - start);
+        // Private, never writable (code, and read-only data: symbol tables, Swift's type metadata,
+        // unwind tables, relocated data made read-only), backed by a file (a path, not [vdso]).
+        if (permissions[1] != '-' || permissions[3] != 'p' || path_at == 0 || line[path_at] != '/') continue;
+        if (pagemap >= 0) {
+            released += release_file_pages(pagemap, start, end);
+        } else if (strcmp(permissions, "r-xp") == 0 && madvise((void *)start, end - start, MADV_DONTNEED) == 0) {
+            released += (long)(end - start);  // code is never written: every page is the file's
+        }
     }
     fclose(maps);
+    unsigned long start, end;
+    if (pagemap >= 0 && program_rodata(&start, &end)) {
+        start = (start + page - 1) / page * page;  // whole pages of it only: its neighbours are written
+        end = end / page * page;
+        if (start < end) released += release_file_pages(pagemap, start, end);
+    }
+    if (pagemap >= 0) close(pagemap);
     return released;
 }

@@ -9,11 +9,17 @@ public enum ProcessMemory {
         CBatchd_tune_malloc()
     }
 
-    /// Once start-up (or a reload) is over: freed heap goes back to the kernel, and the code
-    /// pages that work faulted in are unmapped (they stay in the page cache; what the daemon runs
-    /// afterwards is mapped again by minor faults). 100 idle jobs: 19.5 -> ~7.6 MB resident.
+    /// Once start-up (or a reload) is over: freed heap goes back to the kernel, and the pages of
+    /// the program's files that start-up faulted in (code, read-only data) are unmapped. They
+    /// stay in the page cache; what the daemon touches afterwards is mapped again by minor
+    /// faults. 100 idle jobs: 19.5 -> ~7.6 MB resident with code alone, ~4 MB with the data too.
     static func releaseStartupMemory() {
         _ = CBatchd_trim_heap()
-        _ = CBatchd_release_code_pages()
+        _ = releaseFilePages()
+    }
+
+    /// The file pages part of `releaseStartupMemory`: bytes unmapped.
+    static func releaseFilePages() -> Int {
+        Int(CBatchd_release_file_pages())
     }
 }

@@ -75,10 +75,11 @@ int CBatchd_trim_heap(void);
 /// heap above 128 KiB goes back to the kernel (glibc's threshold grows to 32 MB by itself).
 void CBatchd_tune_malloc(void);
 
-/// Unmaps the pages of program code (r-xp file mappings: the executable and its libraries)
-/// that this process has faulted in so far; they stay in the page cache, and the code the
-/// process runs from now on is mapped again by minor faults. Returns the bytes released.
-long CBatchd_release_code_pages(void);
+/// Unmaps the pages of the program's and its libraries' files that this process has faulted in
+/// so far and never written: code, read-only data, and the executable's .rodata. They stay in the
+/// page cache, and what the process touches from now on is mapped again by minor faults; a page
+/// the process wrote (relocations) is its only copy and is kept. Returns the bytes released.
+long CBatchd_release_file_pages(void);
 
 /// Names the calling thread (at most 15 bytes are kept), for top -H and /proc/PID/task/*/comm.
 void CBatchd_name_thread(const char *name);

@@ -1,0 +1,55 @@
+@testable import BatchdCore
+import Glibc
+import Testing
+
+/// Start-up's file pages are given back once it is over (`ProcessMemory.releaseFilePages`): the
+/// pages a mapping shares with the page cache go, and a page the process wrote (the loader's
+/// relocations) is its only copy and must stay, with what was written to it.
+@Suite("Giving start-up's file pages back")
+struct ProcessMemoryTests {
+    static let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+
+    /// Whether the page at `address` is mapped now (bit 63 of its /proc/self/pagemap entry).
+    func isMapped(_ address: UnsafeRawPointer) -> Bool {
+        let fd = open("/proc/self/pagemap", O_RDONLY)
+        defer { close(fd) }
+        var entry: UInt64 = 0
+        let offset = off_t(UInt(bitPattern: address) / UInt(Self.page) * 8)
+        return pread(fd, &entry, 8, offset) == 8 && entry >> 63 & 1 == 1
+    }
+
+    @Test func pagesReadFromAFileGoAndAWrittenPageKeepsItsBytes() throws {
+        let page = Self.page
+        let path = "/tmp/batchd-memory-\(getpid())"
+        defer { unlink(path) }
+        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        let contents = [UInt8](repeating: UInt8(ascii: "a"), count: 4 * page)
+        try #require(write(fd, contents, contents.count) == contents.count)
+
+        // One mapping only read (as code and read-only data are), one written to and then made
+        // read-only (as the loader leaves relocated data): both are "r--p" in /proc/self/maps.
+        let readOnly = try #require(mmap(nil, 4 * page, PROT_READ, MAP_PRIVATE, fd, 0).flatMap { $0 == MAP_FAILED ? nil : $0 })
+        defer { munmap(readOnly, 4 * page) }
+        let relocated = try #require(mmap(nil, 4 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0).flatMap { $0 == MAP_FAILED ? nil : $0 })
+        defer { munmap(relocated, 4 * page) }
+        var sum = 0
+        for number in 0..<4 { sum += Int(readOnly.load(fromByteOffset: number * page, as: UInt8.self)) }
+        sum += Int(relocated.load(as: UInt8.self))
+        relocated.storeBytes(of: UInt8(ascii: "b"), toByteOffset: page, as: UInt8.self)
+        try #require(mprotect(relocated, 4 * page, PROT_READ) == 0)
+        #expect(sum == 5 * Int(UInt8(ascii: "a")))
+        #expect((0..<4).allSatisfy { isMapped(readOnly + $0 * page) })
+        #expect(isMapped(relocated) && isMapped(relocated + page))
+
+        let released = ProcessMemory.releaseFilePages()
+
+        #expect(released >= 5 * page)
+        #expect((0..<4).allSatisfy { !isMapped(readOnly + $0 * page) }, "the pages only read are unmapped")
+        #expect(!isMapped(relocated), "the relocated mapping's page that was only read is unmapped")
+        #expect(isMapped(relocated + page), "the page written to is kept: it is the only copy")
+        #expect(relocated.load(fromByteOffset: page, as: UInt8.self) == UInt8(ascii: "b"))
+        #expect(readOnly.load(as: UInt8.self) == UInt8(ascii: "a"), "an unmapped page reads the file again")
+    }
+}
