@@ -290,8 +290,7 @@ void CBatchd_tune_malloc(void) {
    cache rather than copied on write: /proc/self/pagemap's bit 61), in runs; a page the process
    has written to is its only copy and is kept. The caller passes only ranges nobody writes to
    now, so no write can slip in between the look and the drop. Returns the bytes dropped. */
-static long release_file_pages(int pagemap, unsigned long start, unsigned long end) {
-    const unsigned long page = (unsigned long)sysconf(_SC_PAGESIZE);
+static long release_file_pages(int pagemap, unsigned long page, unsigned long start, unsigned long end) {
     uint64_t entries[512];
     long released = 0;
     unsigned long run = 0;  /* the start of the run of droppable pages, or 0 */
@@ -349,14 +348,22 @@ static int program_rodata(unsigned long *start, unsigned long *end) {
     return ok;
 }
 
+/* A range to release, and whether every page of it is known to be the file's (code, when
+   /proc/self/pagemap cannot be read). */
+struct release_range { unsigned long start, end; int whole; };
+
 long CBatchd_release_file_pages(void) {
+    /* Every range is found first, with stdio and sscanf, and only then released, with nothing
+       but pread and madvise: code released while the loop still ran (libc's own, the scanner's)
+       was faulted straight back in, 64 KiB around each page it touched. */
+    static struct release_range ranges[1024];
+    int count = 0;
     FILE *maps = fopen("/proc/self/maps", "re");
     if (!maps) return -1;
     int pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
     const unsigned long page = (unsigned long)sysconf(_SC_PAGESIZE);
     char line[4096];
-    long released = 0;
-    while (fgets(line, sizeof line, maps)) {
+    while (count < 1023 && fgets(line, sizeof line, maps)) {
         unsigned long start, end;
         char permissions[5];
         int path_at = 0;
@@ -364,19 +371,44 @@ long CBatchd_release_file_pages(void) {
         // Private, never writable (code, and read-only data: symbol tables, Swift's type metadata,
         // unwind tables, relocated data made read-only), backed by a file (a path, not [vdso]).
         if (permissions[1] != '-' || permissions[3] != 'p' || path_at == 0 || line[path_at] != '/') continue;
-        if (pagemap >= 0) {
-            released += release_file_pages(pagemap, start, end);
-        } else if (strcmp(permissions, "r-xp") == 0 && madvise((void *)start, end - start, MADV_DONTNEED) == 0) {
-            released += (long)(end - start);  // code is never written: every page is the file's
-        }
+        if (pagemap < 0 && strcmp(permissions, "r-xp") != 0) continue;  // without pagemap, code only
+        ranges[count++] = (struct release_range){ start, end, pagemap < 0 };
     }
     fclose(maps);
     unsigned long start, end;
     if (pagemap >= 0 && program_rodata(&start, &end)) {
         start = (start + page - 1) / page * page;  // whole pages of it only: its neighbours are written
         end = end / page * page;
-        if (start < end) released += release_file_pages(pagemap, start, end);
+        if (start < end) ranges[count++] = (struct release_range){ start, end, 0 };
+    }
+    long released = 0;
+    for (int i = 0; i < count; i++) {
+        if (!ranges[i].whole) {
+            released += release_file_pages(pagemap, page, ranges[i].start, ranges[i].end);
+        } else if (madvise((void *)ranges[i].start, ranges[i].end - ranges[i].start, MADV_DONTNEED) == 0) {
+            released += (long)(ranges[i].end - ranges[i].start);  // code is never written: every page is the file's
+        }
     }
     if (pagemap >= 0) close(pagemap);
     return released;
+}
+
+static void *release_later(void *argument) {
+    struct timespec delay = { .tv_sec = 0, .tv_nsec = (long)(intptr_t)argument * 1000000L };
+    while (nanosleep(&delay, &delay) != 0 && errno == EINTR) {}
+    malloc_trim(0);
+    CBatchd_release_file_pages();
+    return NULL;
+}
+
+int CBatchd_release_memory_later(int milliseconds) {
+    pthread_attr_t attributes;
+    pthread_attr_init(&attributes);
+    pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attributes, 64 * 1024);
+    pthread_t thread;
+    int result = pthread_create(&thread, &attributes, release_later, (void *)(intptr_t)milliseconds);
+    pthread_attr_destroy(&attributes);
+    if (result == 0) pthread_setname_np(thread, "batchd-release");
+    return result;
 }

@@ -5,7 +5,7 @@ import Testing
 /// Start-up's file pages are given back once it is over (`ProcessMemory.releaseFilePages`): the
 /// pages a mapping shares with the page cache go, and a page the process wrote (the loader's
 /// relocations) is its only copy and must stay, with what was written to it.
-@Suite("Giving start-up's file pages back")
+@Suite("Giving start-up's file pages back", .serialized)
 struct ProcessMemoryTests {
     static let page = Int(sysconf(Int32(_SC_PAGESIZE)))
 
@@ -51,5 +51,30 @@ struct ProcessMemoryTests {
         #expect(isMapped(relocated + page), "the page written to is kept: it is the only copy")
         #expect(relocated.load(fromByteOffset: page, as: UInt8.self) == UInt8(ascii: "b"))
         #expect(readOnly.load(as: UInt8.self) == UInt8(ascii: "a"), "an unmapped page reads the file again")
+    }
+
+    /// The daemon's own call hands the release to a thread of its own, a moment later.
+    @Test func theDaemonsReleaseHappensOnAThreadOfItsOwn() async throws {
+        let page = Self.page
+        let path = "/tmp/batchd-memory-later-\(getpid())"
+        defer { unlink(path) }
+        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        let contents = [UInt8](repeating: UInt8(ascii: "c"), count: page)
+        try #require(write(fd, contents, contents.count) == contents.count)
+        let mapping = try #require(mmap(nil, page, PROT_READ, MAP_PRIVATE, fd, 0).flatMap { $0 == MAP_FAILED ? nil : $0 })
+        defer { munmap(mapping, page) }
+        #expect(mapping.load(as: UInt8.self) == UInt8(ascii: "c"))
+        try #require(isMapped(mapping))
+
+        ProcessMemory.releaseStartupMemory()
+
+        // Polled, not slept on: the release thread's delay is 100 ms; 30 s bound a starved machine.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while isMapped(mapping), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(!isMapped(mapping), "the page was not released within 30 s")
     }
 }

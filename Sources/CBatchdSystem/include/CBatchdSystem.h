@@ -81,6 +81,10 @@ void CBatchd_tune_malloc(void);
 /// the process wrote (relocations) is its only copy and is kept. Returns the bytes released.
 long CBatchd_release_file_pages(void);
 
+/// After `milliseconds`, on a thread of its own that then ends: `malloc_trim`, then
+/// `CBatchd_release_file_pages`. Returns pthread_create's result (0: started).
+int CBatchd_release_memory_later(int milliseconds);
+
 /// Names the calling thread (at most 15 bytes are kept), for top -H and /proc/PID/task/*/comm.
 void CBatchd_name_thread(const char *name);
 
