@@ -1,4 +1,5 @@
 @testable import BatchdCore
+import FoundationEssentials
 import Glibc
 import Testing
 
@@ -68,7 +69,7 @@ struct ProcessMemoryTests {
         #expect(mapping.load(as: UInt8.self) == UInt8(ascii: "c"))
         try #require(isMapped(mapping))
 
-        ProcessMemory.releaseStartupMemory()
+        ProcessMemory.releaseMemory()
 
         // Polled, not slept on: the release thread's delay is 100 ms; 30 s bound a starved machine.
         let deadline = ContinuousClock.now + .seconds(30)
@@ -76,5 +77,40 @@ struct ProcessMemoryTests {
             try await Task.sleep(for: .milliseconds(5))
         }
         #expect(!isMapped(mapping), "the page was not released within 30 s")
+    }
+}
+
+/// When the status writer gives a spell of runs' memory back: only once nothing runs and nothing
+/// is due for a minute (`StatusFileWriter.isQuiet`).
+@Suite("Quiet enough to give memory back")
+struct QuietSpellTests {
+    let now = Date(timeIntervalSince1970: 1_800_000_000)
+
+    func status(_ jobs: [(running: Bool, nextIn: TimeInterval?)]) -> DaemonStatus {
+        DaemonStatus(
+            pid: 1, startedAt: now, updatedAt: now, configPath: "batch.yaml", configHash: "h", loadedAt: now, lastReload: nil,
+            schedulerRunning: true, schedulerInitialized: true,
+            jobs: jobs.enumerated().map { number, job in
+                DaemonStatus.Job(name: "j\(number)", type: "noop", displayName: "j\(number)", enabled: true, schedule: nil,
+                                 running: job.running, lastRun: nil, lastSuccess: nil, nextRun: job.nextIn.map { now + $0 })
+            }
+        )
+    }
+
+    @Test func aRunGoingIsNotQuiet() {
+        #expect(!StatusFileWriter.isQuiet(status([(true, 3600), (false, 3600)])))
+    }
+
+    @Test func aRunDueWithinAMinuteIsNotQuiet() {
+        #expect(!StatusFileWriter.isQuiet(status([(false, 3600), (false, 59)])))
+    }
+
+    @Test func nothingDueForAMinuteOrMoreIsQuiet() {
+        #expect(StatusFileWriter.isQuiet(status([(false, 3600), (false, 60)])))
+    }
+
+    @Test func nothingPlannedAtAllIsQuiet() {
+        #expect(StatusFileWriter.isQuiet(status([(false, nil)])))
+        #expect(StatusFileWriter.isQuiet(status([])))
     }
 }

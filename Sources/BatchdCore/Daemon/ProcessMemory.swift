@@ -9,8 +9,8 @@ public enum ProcessMemory {
         CBatchd_tune_malloc()
     }
 
-    /// Once start-up (or a reload) is over: freed heap goes back to the kernel, and the pages of
-    /// the program's files that start-up faulted in (code, read-only data) are unmapped. They
+    /// Once start-up, a reload or a spell of runs is over: freed heap goes back to the kernel, and
+    /// the pages of the program's files that the work faulted in (code, read-only data) are unmapped. They
     /// stay in the page cache; what the daemon touches afterwards is mapped again by minor
     /// faults, 64 KiB around each page it touches (the kernel's fault-around).
     ///
@@ -20,17 +20,17 @@ public enum ProcessMemory {
     /// caller's task, the writer's loop and the executor's parking ran next and mapped a megabyte
     /// of code straight back. 100 idle jobs, resident: 7.6 MB with code alone released, 3.9 MB
     /// with the read-only data too, 2.4 MB released from a thread of its own.
-    static func releaseStartupMemory() {
+    static func releaseMemory() {
         if CBatchd_release_memory_later(Int32(releaseDelay.components.seconds * 1000 + releaseDelay.components.attoseconds / 1_000_000_000_000_000)) != 0 {
             _ = CBatchd_trim_heap()  // no thread to do it later: now, then
             _ = releaseFilePages()
         }
     }
 
-    /// How long after start-up's end the release waits.
+    /// How long after the end of the work the release waits.
     static let releaseDelay = Duration.milliseconds(100)
 
-    /// The file pages part of `releaseStartupMemory`, done now: bytes unmapped.
+    /// The file pages part of `releaseMemory`, done now: bytes unmapped.
     static func releaseFilePages() -> Int {
         Int(CBatchd_release_file_pages())
     }

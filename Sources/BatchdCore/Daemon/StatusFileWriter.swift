@@ -10,10 +10,10 @@ import Synchronization
 /// it returns once the file shows everything that happened before the call, so that when
 /// the log says "reload: +b", `batchd status` already lists b.
 ///
-/// It also decides when start-up is over: the rewrite that follows the scheduler's first sleep
-/// (every job planned, the first runs started), and the one that follows each applied reload,
-/// end a burst of work; after the pause that follows that rewrite (so that the writer's own
-/// steady-state code has run too) the daemon gives the burst's memory back (`ProcessMemory`).
+/// It also decides when a burst of work is over and its memory can go back (`ProcessMemory`):
+/// the rewrite that follows the scheduler's first sleep (every job planned, the first runs
+/// started), the one that follows each applied reload, and the first that finds the daemon
+/// quiet after runs (`isQuiet`) end one; the memory goes back after the pause that follows.
 final class StatusFileWriter: Sendable {
     private struct Flushes {
         var requested = 0
@@ -29,6 +29,8 @@ final class StatusFileWriter: Sendable {
     private let flushes = Mutex(Flushes())
     private let waitingForFirstSleep = Atomic<Bool>(true)
     private let releaseAfterWrite = Atomic<Bool>(false)
+    /// A run has finished since memory last went back.
+    private let ranSinceRelease = Atomic<Bool>(false)
     /// The bytes of the last rewrite, kept for the next while a burst lasts: with ten thousand
     /// jobs the file is 3 MB, and a fresh buffer each time is 3 MB of page faults and a `munmap`.
     private let buffer = Mutex<[UInt8]>([])
@@ -50,6 +52,8 @@ final class StatusFileWriter: Sendable {
                 if waitingForFirstSleep.exchange(false, ordering: .relaxed) { releaseAfterWrite.store(true, ordering: .relaxed) }
             case .reloaded(ok: true, _):
                 releaseAfterWrite.store(true, ordering: .relaxed)
+            case .runFinished:
+                ranSinceRelease.store(true, ordering: .relaxed)
             default:
                 break
             }
@@ -67,7 +71,7 @@ final class StatusFileWriter: Sendable {
             await stale.wait()
             guard !Task.isCancelled else { break }
             let started = clock.now
-            await write()
+            let quiet = await write()
             // Under a burst (ten thousand jobs due at midnight) the file is rewritten at most
             // every 20 ms, and never more than a twentieth of the time: it is a picture of the
             // daemon, not its log, and the runs it pictures need the cores more (with 5,000
@@ -75,11 +79,15 @@ final class StatusFileWriter: Sendable {
             // flush (a reload waiting to say it is done) ends the pause at once.
             let took = clock.now - started
             await pause(for: max(.milliseconds(20) - took, took * 19))
-            if releaseAfterWrite.exchange(false, ordering: .relaxed) {
+            let burstOver = releaseAfterWrite.exchange(false, ordering: .relaxed)
+                || (quiet && ranSinceRelease.load(ordering: .relaxed))
+            if burstOver {
                 // Loading the file, planning every job and the first status leave freed heap
-                // (ten thousand jobs: 15 MB) and code pages behind; give them back rather than
-                // idle at that high-water mark.
-                ProcessMemory.releaseStartupMemory()
+                // (ten thousand jobs: 15 MB) and code pages behind, and so does a run: one
+                // triggered command mapped 8 MB of the program's pages back. Give them back
+                // rather than idle at that high-water mark.
+                ranSinceRelease.store(false, ordering: .relaxed)
+                ProcessMemory.releaseMemory()
             }
         }
         resumeWaiters(upTo: .max)  // nobody waits for a writer that has stopped
@@ -103,8 +111,21 @@ final class StatusFileWriter: Sendable {
         await flushRequested.wait(orUntil: { try await Task.sleep(for: duration) })
     }
 
-    /// One rewrite (also the last one, at shutdown, after `run` has stopped).
-    func write() async {
+    /// No run going and none due for `quietSpell` or more: a run's pages are worth giving back.
+    /// A job every minute or more often keeps them: a release costs a few milliseconds of CPU,
+    /// and the next run's page faults about as much again.
+    static func isQuiet(_ status: DaemonStatus) -> Bool {
+        guard !status.jobs.contains(where: \.running) else { return false }
+        let soonest = status.jobs.compactMap(\.nextRun).min()
+        return soonest.map { $0.timeIntervalSince(status.updatedAt) >= quietSpell } ?? true
+    }
+
+    static let quietSpell: TimeInterval = 60
+
+    /// One rewrite (also the last one, at shutdown, after `run` has stopped); whether the status
+    /// it wrote `isQuiet`.
+    @discardableResult
+    func write() async -> Bool {
         let generation = flushes.withLock { $0.requested }
         let status = await builder.build()
         var bytes = buffer.withLock { stored in
@@ -122,6 +143,7 @@ final class StatusFileWriter: Sendable {
         }
         buffer.withLock { $0 = bytes }
         resumeWaiters(upTo: generation)
+        return Self.isQuiet(status)
     }
 
     private func resumeWaiters(upTo generation: Int) {
