@@ -356,10 +356,15 @@ long CBatchd_release_file_pages(void) {
     /* Every range is found first, with stdio and sscanf, and only then released, with nothing
        but pread and madvise: code released while the loop still ran (libc's own, the scanner's)
        was faulted straight back in, 64 KiB around each page it touched. */
+    static pthread_mutex_t one_at_a_time = PTHREAD_MUTEX_INITIALIZER;  /* `ranges` is shared */
     static struct release_range ranges[1024];
     int count = 0;
+    pthread_mutex_lock(&one_at_a_time);
     FILE *maps = fopen("/proc/self/maps", "re");
-    if (!maps) return -1;
+    if (!maps) {
+        pthread_mutex_unlock(&one_at_a_time);
+        return -1;
+    }
     int pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
     const unsigned long page = (unsigned long)sysconf(_SC_PAGESIZE);
     char line[4096];
@@ -390,6 +395,7 @@ long CBatchd_release_file_pages(void) {
         }
     }
     if (pagemap >= 0) close(pagemap);
+    pthread_mutex_unlock(&one_at_a_time);
     return released;
 }
 
