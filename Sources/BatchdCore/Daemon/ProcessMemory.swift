@@ -27,6 +27,11 @@ public enum ProcessMemory {
         }
     }
 
+    /// The heap part of `releaseMemory`, now.
+    static func trimHeap() {
+        _ = CBatchd_trim_heap()
+    }
+
     /// How long after the end of the work the release waits.
     static let releaseDelay = Duration.milliseconds(100)
 

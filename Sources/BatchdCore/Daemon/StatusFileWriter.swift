@@ -10,10 +10,12 @@ import Synchronization
 /// it returns once the file shows everything that happened before the call, so that when
 /// the log says "reload: +b", `batchd status` already lists b.
 ///
-/// It also decides when a burst of work is over and its memory can go back (`ProcessMemory`):
-/// the rewrite that follows the scheduler's first sleep (every job planned, the first runs
-/// started), the one that follows each applied reload, and the first that finds the daemon
-/// quiet after runs (`isQuiet`) end one; the memory goes back after the pause that follows.
+/// It also decides when the memory of a burst of work goes back (`ProcessMemory`). Start-up
+/// ends with the rewrite that follows the scheduler's first sleep (every job planned, the first
+/// runs started), a reload with the rewrite that follows it: the freed heap goes back then. The
+/// program's pages go back at the first rewrite after such a burst, or after runs, that finds
+/// the daemon quiet (`isQuiet`): not in the middle of a burst of runs, whose threads would
+/// fault them straight back in.
 final class StatusFileWriter: Sendable {
     private struct Flushes {
         var requested = 0
@@ -28,9 +30,10 @@ final class StatusFileWriter: Sendable {
     private let flushRequested = WakeSignal()
     private let flushes = Mutex(Flushes())
     private let waitingForFirstSleep = Atomic<Bool>(true)
-    private let releaseAfterWrite = Atomic<Bool>(false)
-    /// A run has finished since memory last went back.
-    private let ranSinceRelease = Atomic<Bool>(false)
+    /// Start-up is over, or a reload was applied, since the last look.
+    private let burstEnded = Atomic<Bool>(false)
+    /// A run has finished since the last look.
+    private let ranSinceLastLook = Atomic<Bool>(false)
     /// The bytes of the last rewrite, kept for the next while a burst lasts: with ten thousand
     /// jobs the file is 3 MB, and a fresh buffer each time is 3 MB of page faults and a `munmap`.
     private let buffer = Mutex<[UInt8]>([])
@@ -49,11 +52,11 @@ final class StatusFileWriter: Sendable {
             case .recordFailed:
                 return
             case .schedulerIdle:
-                if waitingForFirstSleep.exchange(false, ordering: .relaxed) { releaseAfterWrite.store(true, ordering: .relaxed) }
+                if waitingForFirstSleep.exchange(false, ordering: .relaxed) { burstEnded.store(true, ordering: .relaxed) }
             case .reloaded(ok: true, _):
-                releaseAfterWrite.store(true, ordering: .relaxed)
+                burstEnded.store(true, ordering: .relaxed)
             case .runFinished:
-                ranSinceRelease.store(true, ordering: .relaxed)
+                ranSinceLastLook.store(true, ordering: .relaxed)
             default:
                 break
             }
@@ -65,6 +68,7 @@ final class StatusFileWriter: Sendable {
     func run() async {
         await write()
         let clock = ContinuousClock()
+        var pagesToGiveBack = false
         while !Task.isCancelled {
             // The buffer is kept while changes keep coming (a burst), not while idle.
             if !stale.isPending { buffer.withLock { $0 = [] } }
@@ -79,14 +83,17 @@ final class StatusFileWriter: Sendable {
             // flush (a reload waiting to say it is done) ends the pause at once.
             let took = clock.now - started
             await pause(for: max(.milliseconds(20) - took, took * 19))
-            let burstOver = releaseAfterWrite.exchange(false, ordering: .relaxed)
-                || (quiet && ranSinceRelease.load(ordering: .relaxed))
-            if burstOver {
-                // Loading the file, planning every job and the first status leave freed heap
-                // (ten thousand jobs: 15 MB) and code pages behind, and so does a run: one
-                // triggered command mapped 8 MB of the program's pages back. Give them back
-                // rather than idle at that high-water mark.
-                ranSinceRelease.store(false, ordering: .relaxed)
+            // Loading the file, planning every job and the first status leave freed heap (ten
+            // thousand jobs: 15 MB) and the program's pages behind, and so does a run: one
+            // triggered command mapped 8 MB of pages back. They go back rather than the daemon
+            // idling at that high-water mark.
+            if burstEnded.exchange(false, ordering: .relaxed) {
+                pagesToGiveBack = true
+                if !quiet { ProcessMemory.trimHeap() }  // the heap now, the pages once quiet
+            }
+            if ranSinceLastLook.exchange(false, ordering: .relaxed) { pagesToGiveBack = true }
+            if pagesToGiveBack, quiet {
+                pagesToGiveBack = false
                 ProcessMemory.releaseMemory()
             }
         }
