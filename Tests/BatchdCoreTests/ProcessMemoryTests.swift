@@ -81,7 +81,7 @@ struct ProcessMemoryTests {
 }
 
 /// When the status writer gives a spell of runs' memory back: only once nothing runs and nothing
-/// is due for a minute (`StatusFileWriter.isQuiet`).
+/// is due for half a minute (`StatusFileWriter.isQuiet`).
 @Suite("Quiet enough to give memory back")
 struct QuietSpellTests {
     let now = Date(timeIntervalSince1970: 1_800_000_000)
@@ -101,12 +101,12 @@ struct QuietSpellTests {
         #expect(!StatusFileWriter.isQuiet(status([(true, 3600), (false, 3600)])))
     }
 
-    @Test func aRunDueWithinAMinuteIsNotQuiet() {
-        #expect(!StatusFileWriter.isQuiet(status([(false, 3600), (false, 59)])))
+    @Test func aRunDueWithinHalfAMinuteIsNotQuiet() {
+        #expect(!StatusFileWriter.isQuiet(status([(false, 3600), (false, 29)])))
     }
 
-    @Test func nothingDueForAMinuteOrMoreIsQuiet() {
-        #expect(StatusFileWriter.isQuiet(status([(false, 3600), (false, 60)])))
+    @Test func nothingDueForHalfAMinuteOrMoreIsQuiet() {
+        #expect(StatusFileWriter.isQuiet(status([(false, 3600), (false, 30)])))
     }
 
     @Test func nothingPlannedAtAllIsQuiet() {

@@ -12,10 +12,10 @@ import Synchronization
 ///
 /// It also decides when the memory of a burst of work goes back (`ProcessMemory`). Start-up
 /// ends with the rewrite that follows the scheduler's first sleep (every job planned, the first
-/// runs started), a reload with the rewrite that follows it: the freed heap goes back then. The
-/// program's pages go back at the first rewrite after such a burst, or after runs, that finds
-/// the daemon quiet (`isQuiet`): not in the middle of a burst of runs, whose threads would
-/// fault them straight back in.
+/// runs started), a reload with the rewrite that follows it: the freed heap goes back then, and
+/// the program's pages at the first rewrite that finds no run going (not in the middle of a
+/// burst of `runOnStart` runs, whose threads would fault them straight back in). After runs,
+/// the pages go back at the first rewrite that finds the daemon quiet (`isQuiet`).
 final class StatusFileWriter: Sendable {
     private struct Flushes {
         var requested = 0
@@ -68,14 +68,14 @@ final class StatusFileWriter: Sendable {
     func run() async {
         await write()
         let clock = ContinuousClock()
-        var pagesToGiveBack = false
+        var burstPagesToGiveBack = false, runPagesToGiveBack = false
         while !Task.isCancelled {
             // The buffer is kept while changes keep coming (a burst), not while idle.
             if !stale.isPending { buffer.withLock { $0 = [] } }
             await stale.wait()
             guard !Task.isCancelled else { break }
             let started = clock.now
-            let quiet = await write()
+            let status = await write()
             // Under a burst (ten thousand jobs due at midnight) the file is rewritten at most
             // every 20 ms, and never more than a twentieth of the time: it is a picture of the
             // daemon, not its log, and the runs it pictures need the cores more (with 5,000
@@ -87,13 +87,15 @@ final class StatusFileWriter: Sendable {
             // thousand jobs: 15 MB) and the program's pages behind, and so does a run: one
             // triggered command mapped 8 MB of pages back. They go back rather than the daemon
             // idling at that high-water mark.
+            let idle = !status.jobs.contains(where: \.running)
             if burstEnded.exchange(false, ordering: .relaxed) {
-                pagesToGiveBack = true
-                if !quiet { ProcessMemory.trimHeap() }  // the heap now, the pages once quiet
+                burstPagesToGiveBack = true
+                if !idle { ProcessMemory.trimHeap() }  // the heap now, the pages once no run goes
             }
-            if ranSinceLastLook.exchange(false, ordering: .relaxed) { pagesToGiveBack = true }
-            if pagesToGiveBack, quiet {
-                pagesToGiveBack = false
+            if ranSinceLastLook.exchange(false, ordering: .relaxed) { runPagesToGiveBack = true }
+            if (burstPagesToGiveBack && idle) || (runPagesToGiveBack && Self.isQuiet(status)) {
+                burstPagesToGiveBack = false
+                runPagesToGiveBack = false
                 ProcessMemory.releaseMemory()
             }
         }
@@ -119,20 +121,20 @@ final class StatusFileWriter: Sendable {
     }
 
     /// No run going and none due for `quietSpell` or more: a run's pages are worth giving back.
-    /// A job every minute or more often keeps them: a release costs a few milliseconds of CPU,
-    /// and the next run's page faults about as much again.
+    /// A job every half minute or more often keeps them: a release costs a few milliseconds of
+    /// CPU, and the next run's page faults about as much again.
     static func isQuiet(_ status: DaemonStatus) -> Bool {
         guard !status.jobs.contains(where: \.running) else { return false }
         let soonest = status.jobs.compactMap(\.nextRun).min()
         return soonest.map { $0.timeIntervalSince(status.updatedAt) >= quietSpell } ?? true
     }
 
-    static let quietSpell: TimeInterval = 60
+    static let quietSpell: TimeInterval = 30
 
-    /// One rewrite (also the last one, at shutdown, after `run` has stopped); whether the status
-    /// it wrote `isQuiet`.
+    /// One rewrite (also the last one, at shutdown, after `run` has stopped); returns the status
+    /// it wrote.
     @discardableResult
-    func write() async -> Bool {
+    func write() async -> DaemonStatus {
         let generation = flushes.withLock { $0.requested }
         let status = await builder.build()
         var bytes = buffer.withLock { stored in
@@ -150,7 +152,7 @@ final class StatusFileWriter: Sendable {
         }
         buffer.withLock { $0 = bytes }
         resumeWaiters(upTo: generation)
-        return Self.isQuiet(status)
+        return status
     }
 
     private func resumeWaiters(upTo generation: Int) {
