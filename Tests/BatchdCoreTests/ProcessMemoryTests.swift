@@ -19,15 +19,22 @@ struct ProcessMemoryTests {
         return pread(fd, &entry, 8, offset) == 8 && entry >> 63 & 1 == 1
     }
 
-    @Test func pagesReadFromAFileGoAndAWrittenPageKeepsItsBytes() throws {
-        let page = Self.page
-        let path = "/tmp/batchd-memory-\(getpid())"
-        defer { unlink(path) }
+    /// A file of `pages` pages of `byte`, already unlinked (its mappings still name its path);
+    /// the caller closes the descriptor.
+    func temporaryFile(pages: Int, of byte: Character) throws -> Int32 {
+        let path = "/tmp/batchd-memory-\(getpid())-\(byte)"
         let fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
         try #require(fd >= 0)
-        defer { close(fd) }
-        let contents = [UInt8](repeating: UInt8(ascii: "a"), count: 4 * page)
+        unlink(path)
+        let contents = [UInt8](repeating: byte.asciiValue!, count: pages * Self.page)
         try #require(write(fd, contents, contents.count) == contents.count)
+        return fd
+    }
+
+    @Test func pagesReadFromAFileGoAndAWrittenPageKeepsItsBytes() throws {
+        let page = Self.page
+        let fd = try temporaryFile(pages: 4, of: "a")
+        defer { close(fd) }
 
         // One mapping only read (as code and read-only data are), one written to and then made
         // read-only (as the loader leaves relocated data): both are "r--p" in /proc/self/maps.
@@ -57,13 +64,8 @@ struct ProcessMemoryTests {
     /// The daemon's own call hands the release to a thread of its own, a moment later.
     @Test func theDaemonsReleaseHappensOnAThreadOfItsOwn() async throws {
         let page = Self.page
-        let path = "/tmp/batchd-memory-later-\(getpid())"
-        defer { unlink(path) }
-        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
-        try #require(fd >= 0)
+        let fd = try temporaryFile(pages: 1, of: "c")
         defer { close(fd) }
-        let contents = [UInt8](repeating: UInt8(ascii: "c"), count: page)
-        try #require(write(fd, contents, contents.count) == contents.count)
         let mapping = try #require(mmap(nil, page, PROT_READ, MAP_PRIVATE, fd, 0).flatMap { $0 == MAP_FAILED ? nil : $0 })
         defer { munmap(mapping, page) }
         #expect(mapping.load(as: UInt8.self) == UInt8(ascii: "c"))
