@@ -306,7 +306,6 @@ static long release_file_pages(int pagemap, unsigned long page, unsigned long st
                 if (madvise((void *)run, address - run, MADV_DONTNEED) == 0) released += (long)(address - run);
                 run = 0;
             }
-            if (i == pages) break;
         }
     }
     return released;
@@ -314,8 +313,24 @@ static long release_file_pages(int pagemap, unsigned long page, unsigned long st
 
 /* Where the program's .rodata is mapped, from the section headers of /proc/self/exe. This
    build's linker puts it in a writable segment (one input section marked writable makes the
-   whole output section so), out of reach of the read-only pass below; it is never written. */
+   whole output section so), out of reach of the read-only pass below; it is never written.
+   Read once per process (the caller holds the release's lock): every release after a quiet
+   spell would otherwise read the headers again. */
+static int read_program_rodata(unsigned long *start, unsigned long *end);
+
 static int program_rodata(unsigned long *start, unsigned long *end) {
+    static int looked, found_it;
+    static unsigned long found_start, found_end;
+    if (!looked) {
+        looked = 1;
+        found_it = read_program_rodata(&found_start, &found_end);
+    }
+    *start = found_start;
+    *end = found_end;
+    return found_it;
+}
+
+static int read_program_rodata(unsigned long *start, unsigned long *end) {
     const ElfW(Phdr) *headers = (const ElfW(Phdr) *)getauxval(AT_PHDR);
     unsigned long count = getauxval(AT_PHNUM), bias = 0;
     int found = 0;
@@ -400,9 +415,10 @@ long CBatchd_release_file_pages(void) {
 }
 
 static void *release_later(void *argument) {
-    struct timespec delay = { .tv_sec = 0, .tv_nsec = (long)(intptr_t)argument * 1000000L };
+    long milliseconds = (long)(intptr_t)argument;
+    struct timespec delay = { .tv_sec = milliseconds / 1000, .tv_nsec = milliseconds % 1000 * 1000000L };
     while (nanosleep(&delay, &delay) != 0 && errno == EINTR) {}
-    malloc_trim(0);
+    CBatchd_trim_heap();
     CBatchd_release_file_pages();
     return NULL;
 }

@@ -21,7 +21,7 @@ public enum ProcessMemory {
     /// of code straight back. 100 idle jobs, resident: 7.6 MB with code alone released, 3.9 MB
     /// with the read-only data too, 2.4 MB released from a thread of its own.
     static func releaseMemory() {
-        if CBatchd_release_memory_later(Int32(releaseDelay.components.seconds * 1000 + releaseDelay.components.attoseconds / 1_000_000_000_000_000)) != 0 {
+        if CBatchd_release_memory_later(Int32(releaseDelay.milliseconds)) != 0 {
             _ = CBatchd_trim_heap()  // no thread to do it later: now, then
             _ = releaseFilePages()
         }
