@@ -20,7 +20,7 @@ struct PID1Tests {
         let daemon = try #require(waitFor(seconds: 20) { childPID(of: process.pid) })
         #expect(try String(contentsOfFile: "/proc/\(daemon)/status", encoding: .utf8).contains("NSpid:\t\(daemon)\t1"))
         // Three runs, six orphans; once their sleeps end, none may stay a zombie.
-        _ = try #require(waitFor(seconds: 20) { try? String(contentsOf: log, encoding: .utf8).components(separatedBy: "run recorded").count > 3 ? true : nil })
+        _ = try #require(waitFor(seconds: 20) { try? String(contentsOf: log, encoding: .utf8).components(separatedBy: "run recorded").count > 3 ? true : nil } as Bool?)
         let reaped = waitFor(seconds: 10) { zombieChildren(of: daemon) == 0 ? true : nil }
         #expect(reaped == true, "zombie children of the daemon remain: \(zombieChildren(of: daemon))")
         // Signals from the parent namespace still reach it (unshare itself ignores SIGTERM).
@@ -42,7 +42,7 @@ struct PID1Tests {
         let process = try Subprocess("/usr/bin/unshare", ["--pid", "--fork", "--mount-proc", "--kill-child=SIGKILL", BatchdProcess.binary.path, "run", "--config", config.path],
                                      stderr: .file(log.path))
         let daemon = try #require(waitFor(seconds: 20) { childPID(of: process.pid) })
-        _ = try #require(waitFor(seconds: 20) { try? String(contentsOf: log, encoding: .utf8).contains("run recorded") ? true : nil })
+        _ = try #require(waitFor(seconds: 20) { try? String(contentsOf: log, encoding: .utf8).contains("run recorded") ? true : nil } as Bool?)
         let reaped = waitFor(seconds: 10) { zombieChildren(of: daemon) == 0 && liveChildren(of: daemon) == 0 ? true : nil }
         #expect(reaped == true, "children of the daemon remain: \(zombieChildren(of: daemon)) zombies, \(liveChildren(of: daemon)) alive")
         kill(daemon, SIGTERM)
