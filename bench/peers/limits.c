@@ -17,11 +17,15 @@
  *                            job's file and its index entry written, two log lines. The second
  *                            of two passes is timed (the bench times batchd's second start,
  *                            when every file exists); one thread, as the history is one actor.
+ *   limits wake N PERIOD_MS  N sleeps to deadlines PERIOD_MS apart (clock_nanosleep, absolute,
+ *                            CLOCK_MONOTONIC); prints how late each ended, in µs, one a line. In
+ *                            a VM a sleep ends when the host runs the idle vCPU again: this is
+ *                            what batchd's timer spins to cover before each due time
  *   limits cpuid N LEAF      N CPUID instructions for LEAF (2: the cache descriptors glibc's
  *                            start-up decodes in every new process). In a VM, CPUID traps to the
  *                            hypervisor, and its cost there sets much of what any exec'd glibc
  *                            program (/bin/true too) costs to start.
- * Prints operations per second. */
+ * Prints operations per second (wake: latenesses). */
 #define _GNU_SOURCE
 #include <cpuid.h>
 #include <fcntl.h>
@@ -176,7 +180,22 @@ static void *epoll_watcher(void *unused) {
 int main(int argc, char **argv) {
     if (argc != 4) return 2;
     int count = atoi(argv[2]);
-    if (strcmp(argv[1], "cpuid") == 0) {
+    if (strcmp(argv[1], "wake") == 0) {
+        long long period = atoll(argv[3]) * 1000000LL;
+        long *late = calloc((size_t)count, sizeof *late);
+        struct timespec woke;
+        clock_gettime(CLOCK_MONOTONIC, &woke);
+        long long due = woke.tv_sec * 1000000000LL + woke.tv_nsec;
+        for (int i = 0; i < count; i++) {
+            due += period;
+            struct timespec until = { (time_t)(due / 1000000000LL), (long)(due % 1000000000LL) };
+            while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) != 0) {}
+            clock_gettime(CLOCK_MONOTONIC, &woke);
+            late[i] = (long)((woke.tv_sec * 1000000000LL + woke.tv_nsec - due) / 1000);
+        }
+        for (int i = 0; i < count; i++) printf("%ld\n", late[i]);
+        free(late);
+    } else if (strcmp(argv[1], "cpuid") == 0) {
         unsigned leaf = (unsigned)atoi(argv[3]), a, b, c, d, sink = 0;
         double start = now();
         for (int i = 0; i < count; i++) {
