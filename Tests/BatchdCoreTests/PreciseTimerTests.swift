@@ -35,6 +35,27 @@ struct PreciseTimerTests {
         #expect(await eventually { timer.armedDeadline == nil })
     }
 
+    /// The timer thread sleeps most of the way in one sleep, the last 10 ms in steps of 1 ms
+    /// (a VM's short sleeps end late less often), and spins the last 250 µs.
+    @Test func theLastStretchIsSleptInShortSteps() {
+        let step = PreciseTimer.approachStep, spin = PreciseTimer.spinWindow
+        #expect(PreciseTimer.sleepLength(before: .seconds(1)) == .seconds(1) - PreciseTimer.approach - spin)
+        #expect(PreciseTimer.sleepLength(before: PreciseTimer.approach + spin + .microseconds(1)) == .microseconds(1))
+        #expect(PreciseTimer.sleepLength(before: PreciseTimer.approach + spin) == step)
+        #expect(PreciseTimer.sleepLength(before: .milliseconds(5)) == step)
+        #expect(PreciseTimer.sleepLength(before: step + spin - .microseconds(150)) == step - .microseconds(150))
+        #expect(PreciseTimer.sleepLength(before: spin) == nil)
+        #expect(PreciseTimer.sleepLength(before: .zero) == nil)
+        // From a second away to the spin: one long sleep and ten steps at most.
+        var remaining = Duration.seconds(1), sleeps = 0
+        while let sleep = PreciseTimer.sleepLength(before: remaining) {
+            remaining -= sleep
+            sleeps += 1
+        }
+        #expect(sleeps == 11)
+        #expect(remaining == spin)
+    }
+
     /// Sleepers are resumed up to `resumeLead` early, so that the wait for a pool thread falls
     /// before the deadline; `sleep(until:)` spins the rest and never returns before its deadline,
     /// `sleep(untilAbout:)` never more than the lead before it.
