@@ -22,7 +22,7 @@ public enum ProcessMemory {
     /// with the read-only data too, 2.4 MB released from a thread of its own.
     static func releaseMemory() {
         if CBatchd_release_memory_later(Int32(releaseDelay.milliseconds)) != 0 {
-            _ = CBatchd_trim_heap()  // no thread to do it later: now, then
+            trimHeap()  // no thread to do it later: now, then
             _ = releaseFilePages()
         }
     }

@@ -89,15 +89,15 @@ final class StatusFileWriter: Sendable {
             // thousand jobs: 15 MB) and the program's pages behind, and so does a run: one
             // triggered command mapped 8 MB of pages back. They go back rather than the daemon
             // idling at that high-water mark.
-            let quiet = Self.isQuiet(status)
-            if burstEnded.exchange(false, ordering: .relaxed) {
-                pagesToGiveBack = true
-                if !quiet { ProcessMemory.trimHeap() }  // the heap now, the pages once quiet
-            }
-            if ranSinceLastLook.exchange(false, ordering: .relaxed) { pagesToGiveBack = true }
-            if pagesToGiveBack, quiet {
+            let burstJustEnded = burstEnded.exchange(false, ordering: .relaxed)
+            let ran = ranSinceLastLook.exchange(false, ordering: .relaxed)  // both looked at, always
+            if burstJustEnded || ran { pagesToGiveBack = true }
+            guard pagesToGiveBack else { continue }
+            if Self.isQuiet(status) {
                 pagesToGiveBack = false
                 ProcessMemory.releaseMemory()
+            } else if burstJustEnded {
+                ProcessMemory.trimHeap()  // the heap now, the pages once quiet
             }
         }
         resumeWaiters(upTo: .max)  // nobody waits for a writer that has stopped
