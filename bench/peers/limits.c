@@ -21,6 +21,10 @@
  *                            CLOCK_MONOTONIC); prints how late each ended, in µs, one a line. In
  *                            a VM a sleep ends when the host runs the idle vCPU again: this is
  *                            what batchd's timer spins to cover before each due time
+ *   limits wake N PERIOD_MS SPIN_US   the same, but each sleep ends SPIN_US before its deadline
+ *                            and the rest is spun on clock_gettime: how late a thread that is
+ *                            already running notices a deadline. On a VM whose host takes the
+ *                            vCPU away (steal time), this is the floor for any scheduler in it
  *   limits cpuid N LEAF      N CPUID instructions for LEAF (2: the cache descriptors glibc's
  *                            start-up decodes in every new process). In a VM, CPUID traps to the
  *                            hypervisor, and its cost there sets much of what any exec'd glibc
@@ -178,19 +182,22 @@ static void *epoll_watcher(void *unused) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) return 2;
+    if (argc != 4 && !(argc == 5 && strcmp(argv[1], "wake") == 0)) return 2;
     int count = atoi(argv[2]);
     if (strcmp(argv[1], "wake") == 0) {
         long long period = atoll(argv[3]) * 1000000LL;
+        long long spin = argc == 5 ? atoll(argv[4]) * 1000LL : 0;
         long *late = calloc((size_t)count, sizeof *late);
         struct timespec woke;
         clock_gettime(CLOCK_MONOTONIC, &woke);
         long long due = woke.tv_sec * 1000000000LL + woke.tv_nsec;
         for (int i = 0; i < count; i++) {
             due += period;
-            struct timespec until = { (time_t)(due / 1000000000LL), (long)(due % 1000000000LL) };
+            long long wake = due - spin;
+            struct timespec until = { (time_t)(wake / 1000000000LL), (long)(wake % 1000000000LL) };
             while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) != 0) {}
-            clock_gettime(CLOCK_MONOTONIC, &woke);
+            do clock_gettime(CLOCK_MONOTONIC, &woke);
+            while (woke.tv_sec * 1000000000LL + woke.tv_nsec < due);
             late[i] = (long)((woke.tv_sec * 1000000000LL + woke.tv_nsec - due) / 1000);
         }
         for (int i = 0; i < count; i++) printf("%ld\n", late[i]);
