@@ -63,6 +63,15 @@ struct HistoryStoreTests {
         // Even when the id file is lost, the history itself says where ids stand.
         unlink(folder.file(".last-id"))
         #expect(try await store(folder).allocateRunID() == 6)
+        // So does a garbled or overlong id file; a short one written by hand is read as it says.
+        for garbage in ["12a4\n", "99999999999999999999999\n", "\u{0}\u{0}\u{0}"] {
+            _ = FileManager.default.createFile(atPath: folder.file(".last-id"), contents: Data(garbage.utf8))
+            let id = try await store(folder).allocateRunID()
+            #expect(id == 6, "id file \(garbage.debugDescription) gave \(id)")
+        }
+        _ = FileManager.default.createFile(atPath: folder.file(".last-id"), contents: Data("41\n".utf8))
+        #expect(try await store(folder).allocateRunID() == 42)
+        #expect(try String(contentsOfFile: folder.file(".last-id"), encoding: .utf8) == "0000000000000000042\n")
     }
 
     @Test func aDeletedIndexIsRebuiltFromTheFile() async throws {

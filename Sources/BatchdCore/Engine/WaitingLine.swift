@@ -1,12 +1,15 @@
 /// The runs that are due while `maxConcurrentJobs` runs are going: a binary heap on priority
 /// (higher first), then due time, then arrival, so that ten thousand jobs due at midnight cost
 /// a logarithm each to queue and to start, not a sort or a shift of the whole line.
+///
+/// The heap's keys are plain numbers: with the job's name in them, every comparison and swap
+/// on the way down the heap retained and released a string, 8 % of a burst of no-op runs with
+/// 5,000 waiting. The name is found from the arrival number when a key comes off the top.
 struct WaitingLine {
     private struct Key: Comparable {
         var priority: Int
         var dueAt: ContinuousClock.Instant
         var arrival: UInt64
-        var name: String
 
         /// "Starts before".
         static func < (a: Key, b: Key) -> Bool {
@@ -20,6 +23,8 @@ struct WaitingLine {
     /// The requests, by job: the heap holds small keys, not whole configurations. A key whose
     /// job is no longer here (cancelled) is skipped when it comes up.
     private var requests: [String: (request: JobManager.Request, arrival: UInt64)] = [:]
+    /// The job of each key in the heap.
+    private var names: [UInt64: String] = [:]
     private var arrivals: UInt64 = 0
 
     var isEmpty: Bool { requests.isEmpty }
@@ -31,7 +36,8 @@ struct WaitingLine {
     mutating func add(_ request: JobManager.Request) {
         arrivals += 1
         requests[request.job.name] = (request, arrivals)
-        heap.append(Key(priority: request.job.priority, dueAt: request.dueAt, arrival: arrivals, name: request.job.name))
+        names[arrivals] = request.job.name
+        heap.append(Key(priority: request.job.priority, dueAt: request.dueAt, arrival: arrivals))
         var child = heap.count - 1
         while child > 0 {
             let parent = (child - 1) / 2
@@ -49,8 +55,9 @@ struct WaitingLine {
     /// The run to start next, taken out of the line.
     mutating func next() -> JobManager.Request? {
         while let top = popTop() {
-            if let entry = requests[top.name], entry.arrival == top.arrival {
-                requests[top.name] = nil
+            guard let name = names.removeValue(forKey: top.arrival) else { continue }
+            if let entry = requests[name], entry.arrival == top.arrival {
+                requests[name] = nil
                 return entry.request
             }
         }

@@ -155,7 +155,7 @@ public actor JSONLinesHistoryStore: HistoryStore {
 
     public func runStarted(id: Int64, job: String, displayName: String, trigger: RunTrigger, attempt: Int, at: Date) throws {
         guard role != .reader else { throw HistoryError("the history is open read-only") }
-        try journal.started(.init(id: id, job: job, displayName: displayName, trigger: trigger, attempt: attempt, startedAt: at, pid: getpid()))
+        try journal.started(.init(id: id, job: job, displayName: displayName, trigger: trigger, attempt: attempt, startedAt: at, pid: nil))
     }
 
     /// Both steps inside the actor: one hop, not two.

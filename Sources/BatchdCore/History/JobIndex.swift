@@ -57,7 +57,11 @@ final class JobIndex: @unchecked Sendable {  // used from the store's actor only
             _ = ftruncate(fd, off_t(count * Self.entrySize))  // a torn entry: the catch-up redoes it
         }
         lastID = 0
-        lastID = count > 0 ? (entry(at: count - 1)?.id ?? 0) : 0
+        let lastEntry = count > 0 ? entry(at: count - 1) : nil
+        lastID = lastEntry?.id ?? 0
+        // Read once: an append asks for it next (one `pread` less for every job's first run
+        // after its index was opened).
+        if writable { cachedLast = .some(lastEntry) }
     }
 
     deinit {

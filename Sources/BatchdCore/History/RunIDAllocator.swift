@@ -30,15 +30,34 @@ final class RunIDAllocator: @unchecked Sendable {  // used from one actor only
             guard errno == EINTR else { throw HistoryError("cannot lock \(path): \(String(cString: strerror(errno)))") }
         }
         defer { flock(fd, LOCK_UN) }
-        var buffer = [UInt8](repeating: 0, count: 32)
-        let count = pread(fd, &buffer, buffer.count, 0)
-        let text = count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self).trimmingWhitespace() : ""
-        let next = update(Int64(text) ?? 0)
-        // Fixed width (19 digits, the most an Int64 has), so that no truncation is ever needed.
-        let digits = String(next)
-        let bytes = Array((String(repeating: "0", count: max(0, 19 - digits.count)) + digits + "\n").utf8)
-        guard pwrite(fd, bytes, bytes.count, 0) == bytes.count else {
-            throw HistoryError("cannot write \(path): \(String(cString: strerror(errno)))")
+        // Digits read and written in place, with no `String` in between: this is every run's.
+        var buffer = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))  // 32 bytes on the stack
+        let next = try withUnsafeMutableBytes(of: &buffer) { bytes throws(HistoryError) -> Int64 in
+            let count = pread(fd, bytes.baseAddress, bytes.count, 0)
+            // The first line, as `Int64` reads it: anything but digits (spaces aside), or too many,
+            // is 0, and the store's floor (the newest id in the history) takes over. Only the
+            // first line: a longer file (written by hand) keeps its tail after our 20 bytes.
+            var current: Int64 = 0
+            for byte in bytes.prefix(max(0, count)).prefix(while: { $0 != 0x0A }) where byte != 0x20 {
+                let (times, overflow) = current.multipliedReportingOverflow(by: 10)
+                guard (48...57).contains(byte), !overflow, times <= Int64.max - Int64(byte - 48) else {
+                    current = 0
+                    break
+                }
+                current = times + Int64(byte - 48)
+            }
+            let next = update(current)
+            // Fixed width (19 digits, the most an Int64 has), so that no truncation is ever needed.
+            var rest = next
+            for position in stride(from: 18, through: 0, by: -1) {
+                bytes[position] = UInt8(48 + rest % 10)
+                rest /= 10
+            }
+            bytes[19] = 0x0A
+            guard pwrite(fd, bytes.baseAddress, 20, 0) == 20 else {
+                throw HistoryError("cannot write \(path): \(String(cString: strerror(errno)))")
+            }
+            return next
         }
         return next
     }

@@ -27,6 +27,8 @@ final class RunJournal {
     static let compactionSize = 1 << 20
 
     let path: String
+    /// This process, named in every line (read once: it is in every run's line).
+    private let pid = getpid()
     private var fd: Int32 = -1
     private var size = 0
     private var inFlight: [Int64: [UInt8]] = [:]
@@ -41,9 +43,7 @@ final class RunJournal {
 
     func started(_ entry: Entry) throws(HistoryError) {
         try openIfNeeded()
-        var line: [UInt8] = []
-        JSONWriter.write(Self.json(entry), to: &line)
-        line.append(0x0A)
+        let line = Self.line(entry, pid: entry.pid ?? pid)
         let written = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         guard written == line.count else {
             if written > 0 { _ = ftruncate(fd, off_t(size)) }  // no torn line for the next entry
@@ -91,12 +91,18 @@ final class RunJournal {
         size = lines.count
     }
 
-    static func json(_ entry: Entry) -> JSONValue {
-        [
-            "id": .int(entry.id), "job": .string(entry.job), "displayName": .string(entry.displayName),
-            "trigger": .string(entry.trigger.rawValue), "attempt": .int(Int64(entry.attempt)),
-            "startedAt": .string(entry.startedAt.map(Timestamp.iso8601) ?? ""), "pid": .int(Int64(entry.pid ?? getpid())),
-        ]
+    /// The entry as one line, newline included; written field by field, with no `JSONValue` in
+    /// between (a line for every run).
+    static func line(_ entry: Entry, pid: Int32) -> [UInt8] {
+        var object = JSONObjectWriter(capacity: 160)
+        object.field("id", entry.id)
+        object.field("job", entry.job)
+        object.field("displayName", entry.displayName)
+        object.field("trigger", entry.trigger.rawValue)
+        object.field("attempt", Int64(entry.attempt))
+        object.field("startedAt", entry.startedAt.map(Timestamp.iso8601) ?? "")
+        object.field("pid", Int64(pid))
+        return object.finish(terminator: 0x0A)
     }
 
     /// The runs a journal (or a marker file of batchd 0.1, one run as one JSON object) lists;
