@@ -38,21 +38,36 @@ final class WatcherThreads: @unchecked Sendable {  // every field is read and wr
         var readBuffer: UnsafeMutableRawBufferPointer
     }
 
-    /// One idle thread: what it is given to run, and the condition it waits on for it.
+    /// One idle thread: what it is given to run, and the semaphore it waits on for it.
+    ///
+    /// A semaphore of its own, not a condition variable on the shared mutex: a thread woken
+    /// through a condition variable takes the mutex again before it returns, and with the pool
+    /// handing out children and sixty-four watchers going idle, that was a second sleep, on
+    /// the mutex, for most children (a burst of `/bin/true` runs: 4.7 context switches a
+    /// child in the watcher threads; 3 are the wait for work, the `vfork` and the `poll`).
+    /// `work` or `retire` is set before the post and read after the wait.
     private final class Idle {
-        let ready = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+        private let ready = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
         var work: (@Sendable (Kit) -> Void)?
         var retire = false
         /// When it became idle (CLOCK_MONOTONIC nanoseconds).
         var since: UInt64 = 0
 
         init() {
-            pthread_cond_init(ready, nil)
+            sem_init(ready, 0, 0)
         }
 
         deinit {
-            pthread_cond_destroy(ready)
+            sem_destroy(ready)
             ready.deallocate()
+        }
+
+        func wake() {
+            sem_post(ready)
+        }
+
+        func waitForWake() {
+            while sem_wait(ready) != 0 && errno == EINTR {}
         }
     }
 
@@ -72,9 +87,9 @@ final class WatcherThreads: @unchecked Sendable {  // every field is read and wr
         pthread_mutex_lock(mutex)
         retireStaleThreads()
         if let thread = idle.popLast() {
-            thread.work = work
-            pthread_cond_signal(thread.ready)
             pthread_mutex_unlock(mutex)
+            thread.work = work  // out of the idle list: nothing else touches it now
+            thread.wake()
             return
         }
         threadCount += 1
@@ -97,7 +112,7 @@ final class WatcherThreads: @unchecked Sendable {  // every field is read and wr
         let stale = idle.prefix { now - $0.since > idleLifetime }
         for thread in stale {
             thread.retire = true
-            pthread_cond_signal(thread.ready)
+            thread.wake()
         }
         idle.removeFirst(stale.count)
         threadCount -= stale.count
@@ -121,13 +136,13 @@ final class WatcherThreads: @unchecked Sendable {  // every field is read and wr
     /// The next child's work for this thread, or nil when it is to end.
     private func waitForWork(_ me: Idle) -> (@Sendable (Kit) -> Void)? {
         pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
         me.since = MonotonicTime.nanoseconds()
         idle.append(me)
-        while me.work == nil, !me.retire {
-            pthread_cond_wait(me.ready, mutex)
-        }
-        let work = me.work
+        pthread_mutex_unlock(mutex)
+        // One post for each stay in the idle list: whoever takes the thread out of it (`run`,
+        // with work, or a retirement) sets `work` or `retire` and then posts.
+        me.waitForWake()
+        let work = me.retire ? nil : me.work
         me.work = nil
         return work
     }
