@@ -206,6 +206,47 @@ struct SchedulerTests {
         await harness.stop()
     }
 
+    /// A cron fire time is kept as a monotonic instant, to the millisecond, and read back as
+    /// a wall time. A real wall clock has a fraction of a millisecond (here 0.6776 s past the
+    /// minute), and 12:01:00 came back as 12:00:59.9996: status showed 12:00:59.999, and the
+    /// next fire planned from that instant was 12:01:00 again.
+    @Test func aCronFireTimeRunsOnceWhateverTheWallClocksFractionOfAMillisecond() async throws {
+        let harness = try await EngineHarness.start("""
+        jobs:
+          minutely: { type: scripted, enabled: true, cron: "* * * * *", timezone: UTC }
+        """, wall: t0.addingTimeInterval(0.6776))
+        await harness.expectWake(at: t0.plus(60))
+        #expect((await harness.engine.nextRunTimes()["minutely"] ?? nil).map(Timestamp.iso8601) == "2026-11-29T12:01:00.000Z")
+        // To the due instant: 59.3224 s to the minute, kept as 59.322 s (12:00:59.9996 on the wall).
+        harness.clock.advance(by: .milliseconds(59_322))
+        #expect(await harness.finished()?.trigger == .schedule)
+        // The run took no time on this clock: planned from its end, the next fire is 12:02.
+        await harness.expectWake(at: t0.plus(120))
+        #expect(try await harness.history.newest(limit: 10, job: nil, status: nil).count == 1)
+        await harness.stop()
+    }
+
+    /// The same clock, and a fire time that finds the job still running: a reload removed the
+    /// job and added it back while it ran, so it was planned again. That occurrence is skipped
+    /// and the one after planned; planned from the skipped instant, read back as 12:01:59.9996,
+    /// it was 12:02:00 again, due at once, and the loop fired and skipped it without end.
+    @Test func aSkippedCronOccurrenceIsSkippedOnceWhateverTheWallClocksFraction() async throws {
+        let yaml = "jobs:\n  minutely: { type: scripted, enabled: true, cron: '* * * * *', timezone: UTC, behaviour: hang, timeout: 5m }\n"
+        let harness = try await EngineHarness.start(yaml, wall: t0.addingTimeInterval(0.6776))
+        await harness.expectWake(at: t0.plus(60))
+        harness.clock.advance(by: .milliseconds(59_322))
+        _ = await harness.started()
+        let loader = ConfigLoader(registry: EngineHarness.registry)
+        await harness.engine.apply(try loader.load(bytes: Array("jobs: {}\n".utf8), path: "batch.yaml").get())
+        await harness.engine.apply(try loader.load(bytes: Array(yaml.utf8), path: "batch.yaml").get())
+        await harness.expectWake(at: t0.plus(120))
+        harness.clock.advance(by: .seconds(60))  // 12:02, the run of 12:01 still going
+        await harness.expectWake(at: t0.plus(180))
+        #expect((await harness.engine.nextRunTimes()["minutely"] ?? nil).map(Timestamp.iso8601) == "2026-11-29T12:03:00.000Z")
+        #expect(await harness.engine.runningJobs() == ["minutely"])
+        await harness.stop()
+    }
+
     @Test func aTimeoutEndsTheRunAndItIsRetried() async throws {
         let harness = try await EngineHarness.start("""
         jobs:

@@ -18,4 +18,19 @@ struct JobTimer: Sendable {
     var upstreamSuccesses: Set<String> = []
     var lastRunStart: Date?
     var lastSuccess: Date?
+    /// The cron fire time `nextDue` stands for (nil unless planned from a cron expression).
+    var cronFire: Date?
+    /// The latest cron fire time that was started or skipped. The next one is planned after
+    /// it, whatever the wall clock reads then: a due time goes through the monotonic clock and
+    /// back, and a wall clock read just after 12:01:00 came back as 12:00:59.9996 (the
+    /// instant is kept to the millisecond) or earlier still after the clock was slewed, and
+    /// the next fire after that is 12:01:00 again. One fire time runs at most once.
+    var lastCronFire: Date?
+
+    /// The run `nextDue` stood for has been handed to the manager (or skipped).
+    mutating func dueTimeTaken() {
+        if nextTrigger == .schedule, let cronFire { lastCronFire = cronFire }
+        cronFire = nil
+        nextDue = nil
+    }
 }

@@ -181,8 +181,12 @@ public actor Scheduler {
     }
 
     /// Due times of every job, for `status` and the API.
+    /// To the millisecond, rounded: the instant went through the monotonic clock, which keeps
+    /// it to the millisecond, and 12:17:00 read back as 12:16:59.9996 showed as 12:16:59.999.
     func snapshot() -> [String: Date?] {
-        timers.mapValues { timer in timer.nextDue.map { clock.wallTime(for: $0) } }
+        timers.mapValues { timer in
+            timer.nextDue.map { Date(timeIntervalSince1970: (clock.wallTime(for: $0).timeIntervalSince1970 * 1000).rounded() / 1000) }
+        }
     }
 
     // MARK: The loop
@@ -230,7 +234,7 @@ public actor Scheduler {
                 logger.info("starting \(DurationText.format(lateness)) late", metadata: ["job": "\(name)"])
             }
             requests.append(request)
-            timers[name]?.nextDue = nil
+            timers[name]?.dueTimeTaken()
             self.dueAt[name] = nil
         }
         if let deadline { clock.waitOut(deadline) }
@@ -327,6 +331,7 @@ public actor Scheduler {
     private func planNormal(_ timer: inout JobTimer, after: ContinuousClock.Instant?) {
         timer.nextTrigger = .schedule
         timer.nextDue = nil
+        timer.cronFire = nil
         guard timer.job.enabled, let schedule = timer.job.schedule else { return }
         let now = after ?? clock.now()
         switch schedule {
@@ -340,9 +345,10 @@ public actor Scheduler {
             timer.slot = slot + period
             timer.nextDue = timer.slot! + timer.job.jitterOffset
         case .cron(let zoned):
-            let wall = clock.wallTime(for: now)
+            let wall = max(clock.wallTime(for: now), timer.lastCronFire ?? .distantPast)
             if let fire = zoned.nextFire(after: wall) {
                 timer.nextDue = clock.instant(for: fire) + timer.job.jitterOffset
+                timer.cronFire = fire
             }
         }
     }
