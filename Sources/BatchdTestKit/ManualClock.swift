@@ -12,6 +12,8 @@ public final class ManualClock: EngineClock {
 
     private struct State {
         var offset: Duration = .zero
+        /// How far the wall clock was set away from the monotonic one (`setWall`).
+        var wallStep: TimeInterval = 0
         var sleepers: [UInt64: Sleeper] = [:]
         var nextID: UInt64 = 0
     }
@@ -29,7 +31,7 @@ public final class ManualClock: EngineClock {
     }
 
     public func wallNow() -> Date {
-        wallOrigin.addingTimeInterval(state.withLock { $0.offset }.seconds)
+        state.withLock { wallOrigin.addingTimeInterval($0.offset.seconds + $0.wallStep) }
     }
 
     public func sleep(until deadline: ContinuousClock.Instant) async throws {
@@ -51,6 +53,12 @@ public final class ManualClock: EngineClock {
             let sleeper = state.withLock { $0.sleepers.removeValue(forKey: id) }
             sleeper?.continuation.resume(throwing: CancellationError())
         }
+    }
+
+    /// Sets the wall clock to `wall`, forwards or back, as `date -s` does: the monotonic clock
+    /// does not move, and no sleeper wakes.
+    public func setWall(to wall: Date) {
+        state.withLock { $0.wallStep += wall.timeIntervalSince(wallOrigin.addingTimeInterval($0.offset.seconds + $0.wallStep)) }
     }
 
     /// Moves time forward and wakes every sleeper whose deadline has come.

@@ -215,6 +215,37 @@ int CBatchd_timerfd_arm(int fd, long long nanoseconds) {
     return timerfd_settime(fd, 0, &spec, NULL);
 }
 
+static int arm_clock_set(int fd) {
+    /* Absolute, in the year 2500: far enough that it never expires. */
+    struct itimerspec spec = { { 0, 0 }, { 16725225600LL, 0 } };
+    return timerfd_settime(fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &spec, NULL);
+}
+
+int CBatchd_clock_set_fd(void) {
+    int fd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC);
+    if (fd < 0) return -1;
+    if (arm_clock_set(fd) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+int CBatchd_wait_clock_set(int fd) {
+    uint64_t expirations;
+    for (;;) {
+        if (read(fd, &expirations, sizeof expirations) >= 0) {  /* the year 2500 came: arm it again */
+            if (arm_clock_set(fd) != 0) return -1;
+            continue;
+        }
+        if (errno == EINTR) continue;
+        /* ECANCELED once per setting; the timer stays armed and reports the next one too. */
+        return errno == ECANCELED ? 1 : -1;
+    }
+}
+
 int CBatchd_wait_either(int first, int second) {
     int ready = CBatchd_wait_either_ms(first, second, -1);
     return ready < 0 ? 0 : ready;

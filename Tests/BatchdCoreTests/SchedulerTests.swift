@@ -247,6 +247,39 @@ struct SchedulerTests {
         await harness.stop()
     }
 
+    /// `date -s` while batchd runs (or an NTP step at boot): cron times follow the new wall
+    /// clock. Forward over nothing: the planned fire comes sooner; back: it comes later, and
+    /// what already ran does not run again; forward over a fire time: it runs once, at once.
+    @Test func cronTimesFollowTheWallClockWhenItIsSet() async throws {
+        let harness = try await EngineHarness.start("""
+        jobs:
+          hourly: { type: scripted, enabled: true, cron: "0 * * * *", timezone: UTC }
+          tick: { type: scripted, enabled: true, every: 2h }
+        """)
+        _ = await harness.finished()  // tick, due at start; next at 14:00 on the monotonic clock
+        await harness.expectWake(at: t0.plus(3600))
+        harness.clock.setWall(to: t0.plus(1800))  // 12:30 on the wall, no time passed
+        await harness.engine.wallClockChanged()
+        await harness.expectWake(at: t0.plus(3600))
+        harness.clock.advance(by: .seconds(1800))
+        let first = try #require(await harness.finished())
+        #expect(first.jobType == "hourly" && first.startedAt == t0.plus(3600))
+
+        harness.clock.setWall(to: t0.plus(1800))  // back to 12:30: 13:00 has run already
+        await harness.engine.wallClockChanged()
+        #expect((await harness.engine.nextRunTimes()["hourly"] ?? nil).map(Timestamp.iso8601) == "2026-11-29T14:00:00.000Z")
+        // The interval job keeps its monotonic due time: 1 h 30 min from now, on any wall clock.
+        #expect((await harness.engine.nextRunTimes()["tick"] ?? nil).map(Timestamp.iso8601) == "2026-11-29T14:00:00.000Z")
+
+        harness.clock.setWall(to: t0.plus(4 * 3600 + 600))  // 16:10: 14:00, 15:00 and 16:00 jumped over
+        await harness.engine.wallClockChanged()
+        let caughtUp = try #require(await harness.finished())
+        #expect(caughtUp.jobType == "hourly" && caughtUp.trigger == .schedule && caughtUp.startedAt == t0.plus(4 * 3600 + 600))
+        #expect((await harness.engine.nextRunTimes()["hourly"] ?? nil).map(Timestamp.iso8601) == "2026-11-29T17:00:00.000Z")
+        #expect(try await harness.history.newest(limit: 10, job: "hourly", status: nil).count == 2)
+        await harness.stop()
+    }
+
     @Test func aTimeoutEndsTheRunAndItIsRetried() async throws {
         let harness = try await EngineHarness.start("""
         jobs:

@@ -30,6 +30,7 @@ public final class Daemon: Sendable {
     private enum Request: Sendable {
         case signal(Int32)
         case fileChanged
+        case wallClockSet
     }
 
     public struct StartError: Error, CustomStringConvertible {
@@ -94,6 +95,9 @@ public final class Daemon: Sendable {
         SignalEvents.forward(SignalEvents.daemonSignals) { request.yield(.signal($0)) }
         let watcher = ConfigWatcher(path: configPath) { request.yield(.fileChanged) }
         if watcher == nil { logger.warning("cannot watch \(configPath) for changes (inotify); SIGHUP still reloads it") }
+        if !WallClockWatcher.start(onSet: { request.yield(.wallClockSet) }) {
+            logger.warning("cannot watch the wall clock for changes (timerfd): after the clock is set, cron jobs keep the old clock's times until their next run")
+        }
 
         logger.info("batchd \(BatchdInfo.version) started", metadata: [
             "config": "\(configPath)", "jobs": "\(config.jobs.count)", "enabled": "\(config.jobs.filter(\.enabled).count)",
@@ -115,6 +119,9 @@ public final class Daemon: Sendable {
             switch next {
             case .fileChanged:
                 await reload(engine: engine, status: statusFile, reason: "file changed")
+                continue
+            case .wallClockSet:
+                await engine.wallClockChanged()
                 continue
             case .signal(SIGHUP):
                 await reload(engine: engine, status: statusFile, reason: "SIGHUP")

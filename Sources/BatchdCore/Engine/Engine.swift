@@ -50,6 +50,11 @@ public final class Engine: Sendable {
         await scheduler.trigger(job)
     }
 
+    /// The wall clock was set: cron due times are planned again from it.
+    public func wallClockChanged() async {
+        await scheduler.wallClockChanged()
+    }
+
     public func cancel(_ job: String) async -> Bool {
         await scheduler.cancel(job)
     }

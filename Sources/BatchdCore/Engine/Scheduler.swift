@@ -121,6 +121,24 @@ public actor Scheduler {
         await manager.cancel(name)
     }
 
+    /// The wall clock was set (`WallClockWatcher`). A cron job's due time is a monotonic instant,
+    /// which the step did not move: each planned fire time is turned into an instant again,
+    /// from the clock as it reads now. A fire time the step jumped over is due at once and
+    /// runs once (as a time that daylight saving skips does); one it went back over is not
+    /// run again, since the next fire is planned after the last one (`JobTimer.lastCronFire`).
+    /// Interval jobs, retries and timeouts count on the monotonic clock and stay as they are.
+    func wallClockChanged() {
+        var replanned = 0
+        for (name, timer) in timers {
+            guard let fire = timer.cronFire, timer.nextTrigger == .schedule, timer.nextDue != nil else { continue }
+            timers[name]?.nextDue = clock.instant(for: fire) + timer.job.jitterOffset
+            dueAt[name] = timers[name]?.nextDue
+            replanned += 1
+        }
+        logger.info("the wall clock was set: \(replanned) cron job\(replanned == 1 ? "" : "s") planned again from it")
+        wake.signal()
+    }
+
     /// Applies a new configuration: new jobs are planned, removed ones forgotten (a run in
     /// progress finishes and is recorded), changed schedules are re-planned from the last run.
     func apply(_ newConfig: BatchConfig) async {

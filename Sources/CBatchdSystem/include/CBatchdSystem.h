@@ -37,6 +37,15 @@ int CBatchd_timerfd_create(void);
 /// Arms `fd` to expire once, `nanoseconds` from now (at least 1 ns); 0 disarms it.
 int CBatchd_timerfd_arm(int fd, long long nanoseconds);
 
+/// A CLOCK_REALTIME timerfd (close-on-exec) armed for the far future with
+/// TFD_TIMER_CANCEL_ON_SET: it never expires, and its `read` fails with ECANCELED when the
+/// wall clock is set. -1 and errno.
+int CBatchd_clock_set_fd(void);
+
+/// Blocks until the wall clock is set; returns 1 then, -1 on another error. Call it again for
+/// the next setting.
+int CBatchd_wait_clock_set(int fd);
+
 /// Blocks until `first` or `second` is readable. Returns a bit set: 1 first, 2 second.
 /// (poll without a timeout: poll's own timeouts get 0.1% of their length as slack, 1 ms on a
 /// one-second sleep, while a timerfd expires on time.)
