@@ -206,44 +206,61 @@ struct SchedulerTests {
         await harness.stop()
     }
 
-    /// A cron fire time is kept as a monotonic instant, to the millisecond, and read back as
-    /// a wall time. A real wall clock has a fraction of a millisecond (here 0.6776 s past the
-    /// minute), and 12:01:00 came back as 12:00:59.9996: status showed 12:00:59.999, and the
-    /// next fire planned from that instant was 12:01:00 again.
-    @Test func aCronFireTimeRunsOnceWhateverTheWallClocksFractionOfAMillisecond() async throws {
+    /// A cron fire time is kept as a monotonic instant and read back through the wall clock.
+    /// (NTP's slewing moves both clocks alike; a step does not.) When the wall clock has been
+    /// set back a little (here 0.4 ms) and the scheduler has not heard of it yet (the watcher's
+    /// notice is on its way, or the kernel has no such timer), or when instants were kept to
+    /// the millisecond (half a millisecond either way), a run that ended before the wall clock
+    /// read 12:01:00 was planned for 12:01:00 again, and ran twice.
+    @Test func aCronFireTimeRunsOnceWhenTheWallClockHasFallenBehind() async throws {
         let harness = try await EngineHarness.start("""
         jobs:
           minutely: { type: scripted, enabled: true, cron: "* * * * *", timezone: UTC }
-        """, wall: t0.addingTimeInterval(0.6776))
+        """)
         await harness.expectWake(at: t0.plus(60))
-        #expect((await harness.engine.nextRunTimes()["minutely"] ?? nil).map(Timestamp.iso8601) == "2026-11-29T12:01:00.000Z")
-        // To the due instant: 59.3224 s to the minute, kept as 59.322 s (12:00:59.9996 on the wall).
-        harness.clock.advance(by: .milliseconds(59_322))
-        #expect(await harness.finished()?.trigger == .schedule)
+        harness.clock.setWall(to: harness.clock.wallNow().addingTimeInterval(-0.0004))  // not told to the engine
+        harness.clock.advance(by: .seconds(60))
+        let run = try #require(await harness.finished())
+        #expect(run.trigger == .schedule && Timestamp.iso8601(run.startedAt) == "2026-11-29T12:00:59.999Z")
         // The run took no time on this clock: planned from its end, the next fire is 12:02.
         await harness.expectWake(at: t0.plus(120))
         #expect(try await harness.history.newest(limit: 10, job: nil, status: nil).count == 1)
         await harness.stop()
     }
 
-    /// The same clock, and a fire time that finds the job still running: a reload removed the
-    /// job and added it back while it ran, so it was planned again. That occurrence is skipped
-    /// and the one after planned; planned from the skipped instant, read back as 12:01:59.9996,
-    /// it was 12:02:00 again, due at once, and the loop fired and skipped it without end.
-    @Test func aSkippedCronOccurrenceIsSkippedOnceWhateverTheWallClocksFraction() async throws {
+    /// The same unheard step, and a fire time that finds the job still running: a reload
+    /// removed the job and added it back while it ran, so it was planned again. That occurrence
+    /// is skipped and the one after planned; planned from the skipped instant, read back as
+    /// 12:01:59.9996, it was 12:02:00 again. (With instants kept to the millisecond, as they
+    /// were, it was due at once, and the loop fired and skipped it without end.)
+    @Test func aSkippedCronOccurrenceIsSkippedOnceWhenTheWallClockHasFallenBehind() async throws {
         let yaml = "jobs:\n  minutely: { type: scripted, enabled: true, cron: '* * * * *', timezone: UTC, behaviour: hang, timeout: 5m }\n"
-        let harness = try await EngineHarness.start(yaml, wall: t0.addingTimeInterval(0.6776))
+        let harness = try await EngineHarness.start(yaml)
         await harness.expectWake(at: t0.plus(60))
-        harness.clock.advance(by: .milliseconds(59_322))
+        harness.clock.advance(by: .seconds(60))
         _ = await harness.started()
         let loader = ConfigLoader(registry: EngineHarness.registry)
         await harness.engine.apply(try loader.load(bytes: Array("jobs: {}\n".utf8), path: "batch.yaml").get())
         await harness.engine.apply(try loader.load(bytes: Array(yaml.utf8), path: "batch.yaml").get())
         await harness.expectWake(at: t0.plus(120))
+        harness.clock.setWall(to: harness.clock.wallNow().addingTimeInterval(-0.0004))
         harness.clock.advance(by: .seconds(60))  // 12:02, the run of 12:01 still going
         await harness.expectWake(at: t0.plus(180))
         #expect((await harness.engine.nextRunTimes()["minutely"] ?? nil).map(Timestamp.iso8601) == "2026-11-29T12:03:00.000Z")
         #expect(await harness.engine.runningJobs() == ["minutely"])
+        await harness.stop()
+    }
+
+    /// Next-run times are shown to the millisecond, rounded: read back through a wall clock
+    /// 0.3 ms behind the one they were planned with, 12:01:00 showed as 12:00:59.999.
+    @Test func nextRunTimesShowThePlannedMillisecond() async throws {
+        let harness = try await EngineHarness.start("""
+        jobs:
+          minutely: { type: scripted, enabled: true, cron: "* * * * *", timezone: UTC }
+        """, wall: t0.addingTimeInterval(0.6776))
+        await harness.expectWake(at: t0.plus(60))
+        harness.clock.setWall(to: harness.clock.wallNow().addingTimeInterval(-0.0003))
+        #expect((await harness.engine.nextRunTimes()["minutely"] ?? nil).map(Timestamp.iso8601) == "2026-11-29T12:01:00.000Z")
         await harness.stop()
     }
 

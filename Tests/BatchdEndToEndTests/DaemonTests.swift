@@ -26,6 +26,25 @@ struct DaemonTests {
         #expect((status?["jobs"] as? [[String: Any]])?.first?["name"] as? String == "tick")
     }
 
+    /// A cron run starts at its fire time or after it, never before: with due times kept to the
+    /// millisecond on the monotonic clock, more than half the runs of an every-second job were
+    /// recorded at hh:mm:07.999 for hh:mm:08, and a restart just after one took it for a missed
+    /// run. Six fires; the old rounding passed them all one time in sixty-four.
+    @Test func aCronRunIsRecordedAtItsFireTimeNotBefore() throws {
+        let daemon = try DaemonProcess(config: """
+        jobs:
+          everySecond: { type: noop, enabled: true, cron: '* * * * * *', timezone: UTC }
+        """)
+        daemon.waitForLine("run recorded", "job=everySecond", "run=6 ")
+        daemon.signal(SIGTERM)
+        #expect(daemon.exitStatus() == 0)
+        let starts = try daemon.records("everySecond").compactMap { $0["startedAt"] as? String }
+        #expect(starts.count >= 6)
+        // 2026-12-02T14:11:08.000Z: the milliseconds come after the last dot.
+        let early = starts.filter { $0.split(separator: ".").last.map { $0.hasPrefix("9") } ?? true }
+        #expect(early.isEmpty, "runs recorded before their fire time: \(early) of \(starts)")
+    }
+
     /// No timer wakes an idle daemon: with nothing due for an hour, its threads all sleep in the
     /// kernel. libdispatch's pool (which batchd's executors replace) would wake it every second,
     /// so a 2 s window with no context switch at all shows there is none. Start-up ends with a

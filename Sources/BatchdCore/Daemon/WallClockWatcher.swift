@@ -9,7 +9,7 @@ import Glibc
 ///
 /// A CLOCK_REALTIME timerfd armed with TFD_TIMER_CANCEL_ON_SET never expires; its `read`
 /// fails when the clock is set. One thread sleeps in that `read`: no wake-ups otherwise.
-/// A gradual NTP slew sets nothing and is not seen here; the scheduler's own rules cover it.
+/// NTP's gradual slewing sets nothing and needs nothing: it moves the monotonic clock alike.
 public enum WallClockWatcher {
     /// Calls `onSet` after each setting of the wall clock, from a thread of its own. False when
     /// the kernel offers no such timer (the daemon then goes on without it).

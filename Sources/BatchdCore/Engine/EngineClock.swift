@@ -19,9 +19,17 @@ public protocol EngineClock: Sendable {
 }
 
 extension EngineClock {
-    /// The monotonic instant that corresponds to a wall-clock time, as of now.
+    /// The monotonic instant that corresponds to a wall-clock time, as of now, to the
+    /// nanosecond. (To the millisecond, as it was, a cron fire time came out up to half a
+    /// millisecond early on the wall clock: an every-second job's runs were recorded at
+    /// 14:11:07.999 for 14:11:08 more than half the time, and a restart just after one took
+    /// that for a missed run.) Dates further than a century away are taken as a century away:
+    /// they only ever mean "long ago" or "not soon", and nanoseconds past 292 years overflow.
     func instant(for date: Date) -> ContinuousClock.Instant {
-        now() + .milliseconds(Int64((date.timeIntervalSince(wallNow()) * 1000).rounded()))
+        let century = 100 * 365.25 * 86_400.0
+        let seconds = min(max(date.timeIntervalSince(wallNow()), -century), century)
+        let whole = seconds.rounded(.down)
+        return now() + .seconds(Int64(whole)) + .nanoseconds(Int64(((seconds - whole) * 1e9).rounded()))
     }
 
     /// The wall-clock time that corresponds to a monotonic instant, as of now.

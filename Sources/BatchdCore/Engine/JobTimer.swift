@@ -22,9 +22,9 @@ struct JobTimer: Sendable {
     var cronFire: Date?
     /// The latest cron fire time that was started or skipped. The next one is planned after
     /// it, whatever the wall clock reads then: a due time goes through the monotonic clock and
-    /// back, and a wall clock read just after 12:01:00 came back as 12:00:59.9996 (the
-    /// instant is kept to the millisecond) or earlier still after the clock was slewed, and
-    /// the next fire after that is 12:01:00 again. One fire time runs at most once.
+    /// back, and when the wall clock has been set back a little since it was planned (before
+    /// the scheduler hears of it), 12:01:00 reads as 12:00:59.9996, and the next fire after
+    /// that is 12:01:00 again. One fire time runs at most once.
     var lastCronFire: Date?
 
     /// The run `nextDue` stood for has been handed to the manager (or skipped).

@@ -199,8 +199,9 @@ public actor Scheduler {
     }
 
     /// Due times of every job, for `status` and the API.
-    /// To the millisecond, rounded: the instant went through the monotonic clock, which keeps
-    /// it to the millisecond, and 12:17:00 read back as 12:16:59.9996 showed as 12:16:59.999.
+    /// To the millisecond, rounded: read back through the wall clock, an instant planned for
+    /// 12:17:00 can come out a hair before it (the wall clock set back a little), and
+    /// 12:16:59.9996 showed as 12:16:59.999.
     func snapshot() -> [String: Date?] {
         timers.mapValues { timer in
             timer.nextDue.map { Date(timeIntervalSince1970: (clock.wallTime(for: $0).timeIntervalSince1970 * 1000).rounded() / 1000) }
