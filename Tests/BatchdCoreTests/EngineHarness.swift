@@ -57,6 +57,11 @@ final class EngineHarness: Sendable {
         }
     }
 
+    /// When `job` runs next, as status shows it (ISO 8601, to the millisecond); nil when not planned.
+    func nextRun(of job: String) async -> String? {
+        (await engine.nextRunTimes()[job] ?? nil).map(Timestamp.iso8601)
+    }
+
     /// Waits until the scheduler goes idle with its next wake at `expected` (to the millisecond).
     func expectWake(at expected: Date, sourceLocation: SourceLocation = #_sourceLocation) async {
         _ = await recorder.next(sourceLocation: sourceLocation) { event -> Bool? in
