@@ -37,7 +37,7 @@ struct WallClockWatcherTests {
         try #require(started)
         try setTheClockToItself()
         #expect(seen(settings, reach: 1))
-        // Armed again after the first: the second is seen too, and no reading came without one.
+        // The timer stays armed after the first: the second is seen too, and no reading came without one.
         try setTheClockToItself()
         #expect(seen(settings, reach: 2))
         #expect(settings.value.load(ordering: .acquiring) == 2)

@@ -129,10 +129,10 @@ public actor Scheduler {
     /// Interval jobs, retries and timeouts count on the monotonic clock and stay as they are.
     func wallClockChanged() {
         var replanned = 0
-        for (name, timer) in timers {
+        for var timer in timers.values {
             guard let fire = timer.cronFire, timer.nextTrigger == .schedule, timer.nextDue != nil else { continue }
-            timers[name]?.nextDue = clock.instant(for: fire) + timer.job.jitterOffset
-            dueAt[name] = timers[name]?.nextDue
+            timer.nextDue = clock.instant(for: fire) + timer.job.jitterOffset
+            store(timer)
             replanned += 1
         }
         logger.info("the wall clock was set: \(replanned) cron job\(replanned == 1 ? "" : "s") planned again from it")
@@ -203,9 +203,7 @@ public actor Scheduler {
     /// 12:17:00 can come out a hair before it (the wall clock set back a little), and
     /// 12:16:59.9996 showed as 12:16:59.999.
     func snapshot() -> [String: Date?] {
-        timers.mapValues { timer in
-            timer.nextDue.map { Date(timeIntervalSince1970: (clock.wallTime(for: $0).timeIntervalSince1970 * 1000).rounded() / 1000) }
-        }
+        timers.mapValues { timer in timer.nextDue.map { clock.wallTime(for: $0).nearestMillisecond } }
     }
 
     // MARK: The loop

@@ -164,4 +164,10 @@ extension Date {
     public var roundedToMilliseconds: Date {
         Date(timeIntervalSince1970: (timeIntervalSince1970 * 1000).rounded(.down) / 1000)
     }
+
+    /// The nearest whole millisecond, for a time that stands for a planned one (a next run read
+    /// back through the wall clock may come out a hair before it).
+    var nearestMillisecond: Date {
+        Date(timeIntervalSince1970: (timeIntervalSince1970 * 1000).rounded() / 1000)
+    }
 }
