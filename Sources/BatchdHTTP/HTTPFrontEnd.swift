@@ -21,6 +21,7 @@ public enum HTTPFrontEnd {
             state.config.jobs.map(\.name)
         }
         let api = BatchAPI(context: context, token: token, metrics: exporter)
-        return [HTTPAPIServer(settings: settings, api: api, logger: context.logger, keepAlive: metrics)]
+        return [HTTPAPIServer(settings: settings, api: api, logger: context.logger, keepAlive: metrics,
+                              pageRelease: RequestPageRelease(statusBuilder: context.statusBuilder))]
     }
 }

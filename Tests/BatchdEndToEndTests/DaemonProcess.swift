@@ -62,6 +62,26 @@ final class DaemonProcess: @unchecked Sendable {  // the log's state behind `log
     var stateDirectory: URL { folder.url.appendingPathComponent(".batchd") }
     var pid: Int32 { process.pid }
 
+    /// A line of /proc/PID/status in KiB: "VmRSS:", "RssFile:" (pages of files, the program's
+    /// own among them), "RssAnon:". Nil once the daemon is gone.
+    func residentKiB(_ field: String = "VmRSS:") -> Int? {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        return status.split(separator: "\n").first { $0.hasPrefix(field) }
+            .flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") }
+    }
+
+    /// Polls `residentKiB(field)` until it is at most `limit` KiB or `timeout` passes; returns
+    /// the last figure read. A poll, because memory going back has no log line to wait for.
+    func waitForResident(_ field: String, atMost limit: Int, timeout: Double = 30) -> Int? {
+        let deadline = Date().addingTimeInterval(timeout)
+        var seen = residentKiB(field)
+        while let current = seen, current > limit, Date() < deadline {
+            usleep(20_000)
+            seen = residentKiB(field)
+        }
+        return seen
+    }
+
     /// Context switches (voluntary and not) summed over the daemon's threads, or over those
     /// named `thread` only: each wake-up of any of them counts.
     func contextSwitches(thread: String? = nil) -> Int {

@@ -89,6 +89,32 @@ struct HTTPDaemonTests {
         #expect(daemon.exitStatus() == 0)
     }
 
+    /// One request maps megabytes of the program's pages (SwiftNIO's path through it is spread
+    /// over the binary, and the kernel maps 64 KiB around each page touched); once requests
+    /// stop and nothing is due, they go back (`RequestPageRelease`), where before they stayed.
+    @Test func thePagesARequestMappedGoBackOnceRequestsStop() throws {
+        let daemon = try DaemonProcess(config: """
+        http: { listen: "127.0.0.1:0" }
+        jobs:
+          yearly: { type: command, enabled: true, cron: '0 0 1 1 *', command: ['true'] }
+        """)
+        let port = try Self.port(of: daemon)
+        daemon.waitForLine("batchd 0.1.0 started")
+        // Start-up's own pages go first (the status writer's release once it is over).
+        let settled = try #require(daemon.waitForResident("RssFile:", atMost: 3_072), "start-up's pages went back")
+        try #require(settled <= 3_072, "start-up's file pages stayed at \(settled) KiB")
+
+        #expect(try Self.get(port, "/healthz")?.status == 200)
+        let mapped = try #require(daemon.residentKiB("RssFile:"))
+        try #require(mapped >= settled + 2_048, "one request mapped \(mapped - settled) KiB of file pages, not the megabytes this test is about")
+
+        let after = try #require(daemon.waitForResident("RssFile:", atMost: settled + 1_024))
+        #expect(after <= settled + 1_024, "file pages: \(settled) KiB before the request, \(mapped) KiB after it, still \(after) KiB 30 s later")
+        #expect(try Self.get(port, "/healthz")?.status == 200, "the daemon answers once its pages are gone")
+        daemon.signal(SIGTERM)
+        #expect(daemon.exitStatus() == 0)
+    }
+
     /// The sample value of `series` (the whole series text, labels included) in `metrics`.
     static func value(of series: String, in metrics: String) -> Double? {
         metrics.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.dropFirst(series.count + 1)) }

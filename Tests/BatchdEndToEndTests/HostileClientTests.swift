@@ -58,7 +58,7 @@ struct HostileClientTests {
         let warmUp = try Self.attack(port: port, badRequests: Self.badRequests, slowConnections: Self.slowConnections)
         #expect(warmUp.probes.filter { !$0.ok }.isEmpty)
         let baselineFDs = try Self.settledFiles(daemon.pid, atMost: nil)
-        let baseline = try Self.residentKiB(daemon.pid)
+        let baseline = try #require(daemon.residentKiB())
 
         let attack = try Self.attack(port: port, badRequests: Self.badRequests, slowConnections: Self.slowConnections)
         #expect(kill(daemon.pid, 0) == 0, "the daemon is alive")
@@ -76,7 +76,7 @@ struct HostileClientTests {
         // Once the connections are gone, memory is back where it was.
         let files = try Self.settledFiles(daemon.pid, atMost: baselineFDs + 5)
         #expect(files <= baselineFDs + 5, "connections are closed: \(files) descriptors against \(baselineFDs)")
-        let after = try Self.residentKiB(daemon.pid)
+        let after = try #require(daemon.residentKiB())
         print("hostile clients: \(Self.badRequests) bad requests, \(Self.slowConnections) slow connections; "
               + "RSS \(baseline) KiB before, \(after) KiB after; /healthz p99 \(p99) ms, slowest \(slowest) ms over \(attack.probes.count) probes")
         #expect(after <= baseline + 2_048, "RSS \(baseline) KiB before, \(after) KiB after (2 MiB allowed for the allocator)")
@@ -187,12 +187,6 @@ struct HostileClientTests {
             files = now
         }
         return files
-    }
-
-    static func residentKiB(_ pid: Int32) throws -> Int {
-        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
-        let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") })
-        return try #require(Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]))
     }
 
     static func openFiles(_ pid: Int32) -> Int {

@@ -17,7 +17,7 @@ struct ReloadSoakTests {
         let daemon = try DaemonProcess(config: valid(0))
         daemon.waitForLine("batchd 0.1.0 started")
         let path = daemon.folder.url.appendingPathComponent("batch.yaml").path
-        let rssBefore = rss(daemon.pid)
+        let rssBefore = try #require(daemon.residentKiB())
         var after = 0
         for n in 1...Self.reloads {
             let text = n % 2 == 0 ? valid(n) : "jobs:\n  tick: { type: command, every: 0s }\n"
@@ -28,7 +28,7 @@ struct ReloadSoakTests {
             usleep(20_000)
             if n % 10 == 0 { _ = try daemon.cli("trigger", "tick") }
         }
-        let rssAfter = rss(daemon.pid)
+        let rssAfter = try #require(daemon.residentKiB())
         #expect(daemon.process.isRunning)
         daemon.signal(SIGTERM)
         #expect(daemon.exitStatus() == 0)
@@ -40,11 +40,5 @@ struct ReloadSoakTests {
         // Memory: allow some growth for the allocator's caches, not a leak per reload.
         #expect(rssAfter < rssBefore + 8 * 1024, "RSS grew from \(rssBefore) kB to \(rssAfter) kB over \(Self.reloads) reloads")
         print("reload soak: \(Self.reloads) reloads, \(ids.count) runs recorded, RSS \(rssBefore) kB -> \(rssAfter) kB")
-    }
-
-    func rss(_ pid: Int32) -> Int {
-        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
-        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
     }
 }

@@ -21,8 +21,11 @@ public final class HTTPAPIServer: DaemonFrontEnd {
     private let boundWaiters = Mutex<[CheckedContinuation<SocketAddress, any Error>]>([])
     /// Kept alive with the server: the metrics it serves follow the engine through it.
     private let keepAlive: (any Sendable)?
+    /// Hears of every answer; gives the pages the requests mapped back once they stop.
+    private let pageRelease: RequestPageRelease?
 
-    init(settings: HTTPSettings, api: BatchAPI, logger: Logger, threads: Int = min(2, System.coreCount), keepAlive: (any Sendable)? = nil) {
+    init(settings: HTTPSettings, api: BatchAPI, logger: Logger, threads: Int = min(2, System.coreCount), keepAlive: (any Sendable)? = nil,
+         pageRelease: RequestPageRelease? = nil) {
         host = settings.host
         port = settings.port
         limits = HTTPLimits(settings: settings)
@@ -31,6 +34,7 @@ public final class HTTPAPIServer: DaemonFrontEnd {
         self.threads = max(1, threads)
         connections = ConnectionCounter(maximum: limits.maximumConnections)
         self.keepAlive = keepAlive
+        self.pageRelease = pageRelease
     }
 
     /// The address the listener is bound to, once it is (port 0 asks the system for a port).
@@ -75,6 +79,8 @@ public final class HTTPAPIServer: DaemonFrontEnd {
             "writeEndpoints": "\(api.writeEndpointsEnabled ? "enabled (bearer token)" : "disabled")",
         ])
         settle(.success(address))
+        let releasing = pageRelease.map { release in Task { await release.run() } }
+        defer { releasing?.cancel() }
         await withGracefulShutdownHandler {
             try? await channel.closeFuture.get()
         } onGracefulShutdown: {
@@ -84,7 +90,7 @@ public final class HTTPAPIServer: DaemonFrontEnd {
     }
 
     private func bootstrap(_ group: MultiThreadedEventLoopGroup) -> ServerBootstrap {
-        let api = self.api, limits = self.limits, connections = self.connections
+        let api = self.api, limits = self.limits, connections = self.connections, pageRelease = self.pageRelease
         return ServerBootstrap(group: group)
             // A deep accept queue, drained many at a time: a burst of connections (hundreds of
             // slow clients reconnecting at once) must not overflow it, or the kernel drops the
@@ -103,7 +109,7 @@ public final class HTTPAPIServer: DaemonFrontEnd {
                     let deadline = ConnectionDeadline(limits: limits)
                     try pipeline.addHandler(ConnectionGuard(deadline: deadline))
                     try pipeline.configureHTTPServerPipeline(withErrorHandling: false, withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits.decoderLimits)
-                    try pipeline.addHandler(RequestHandler(api: api, limits: limits, deadline: deadline))
+                    try pipeline.addHandler(RequestHandler(api: api, limits: limits, deadline: deadline, pageRelease: pageRelease))
                 }
             }
     }

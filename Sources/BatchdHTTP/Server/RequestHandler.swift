@@ -23,13 +23,15 @@ final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let api: BatchAPI
     private let maximumBodySize: Int
     private let deadline: ConnectionDeadline
+    private let pageRelease: RequestPageRelease?
     private var state = State.idle
     private var isActive = true
 
-    init(api: BatchAPI, limits: HTTPLimits, deadline: ConnectionDeadline) {
+    init(api: BatchAPI, limits: HTTPLimits, deadline: ConnectionDeadline, pageRelease: RequestPageRelease? = nil) {
         self.api = api
         maximumBodySize = limits.maximumBodySize
         self.deadline = deadline
+        self.pageRelease = pageRelease
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -134,5 +136,6 @@ final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             let channel = context.channel
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
         }
+        pageRelease?.requestAnswered()
     }
 }
