@@ -16,15 +16,25 @@ import Synchronization
 /// keeps the pages and pays nothing. A job due soon keeps them too, as after a run: its start
 /// would otherwise be late by the faults.
 public final class RequestPageRelease: Sendable {
-    private let builder: StatusBuilder
+    private let isQuiet: @Sendable () async -> Bool
+    private let release: @Sendable () -> Void
     private let idleDelay: Duration
     private let answered = WakeSignal()
     /// Answers so far: a wait that ends with the count unchanged was a whole quiet delay.
     private let answers = Atomic<UInt64>(0)
 
-    public init(statusBuilder: StatusBuilder, idleDelay: Duration = RequestPageRelease.defaultIdleDelay) {
-        builder = statusBuilder
+    public convenience init(statusBuilder: StatusBuilder, idleDelay: Duration = RequestPageRelease.defaultIdleDelay) {
+        self.init(idleDelay: idleDelay,
+                  isQuiet: { StatusFileWriter.isQuiet(await statusBuilder.build()) },
+                  release: { ProcessMemory.releaseMemory() })
+    }
+
+    /// `isQuiet` says whether nothing runs or is due soon; `release` gives the pages back. Both
+    /// are parameters so that a test can watch when the release comes.
+    init(idleDelay: Duration, isQuiet: @escaping @Sendable () async -> Bool, release: @escaping @Sendable () -> Void) {
         self.idleDelay = idleDelay
+        self.isQuiet = isQuiet
+        self.release = release
     }
 
     public static let defaultIdleDelay = Duration.seconds(5)
@@ -50,9 +60,7 @@ public final class RequestPageRelease: Sendable {
                 guard !Task.isCancelled else { return }
             } while answers.load(ordering: .relaxed) != seen
             releasedAt = seen
-            if StatusFileWriter.isQuiet(await builder.build()) {
-                ProcessMemory.releaseMemory()
-            }
+            if await isQuiet() { release() }
         }
     }
 }
