@@ -3,60 +3,99 @@ import Synchronization
 import Testing
 
 /// When the pages HTTP requests mapped are given back (`RequestPageRelease`): once per spell of
-/// requests, a whole idle delay after its last answer, and never while the engine is busy. The
-/// release and the quiet check are closures here, so the test sees each call and its time; the
-/// release itself (`ProcessMemory.releaseMemory`) is tested by ProcessMemoryTests, and the whole
-/// path on the real binary by HTTPDaemonTests.thePagesARequestMappedGoBackOnceRequestsStop.
-@Suite("Giving back the pages requests mapped")
+/// requests, when a whole idle delay has passed since its last answer, and never while the
+/// engine is busy. The idle delay is a timer the test ends itself (`ManualTimers`), and the
+/// quiet check and the release report on the same stream, so the order of events is the proof:
+/// no clock is raced (an earlier version paced real answers 100 ms apart, and a loaded CI
+/// machine stretched one pause past the delay). The release itself is tested by
+/// ProcessMemoryTests, the whole path on the real binary by
+/// HTTPDaemonTests.thePagesARequestMappedGoBackOnceRequestsStop.
+@Suite("Giving back the pages requests mapped", .timeLimit(.minutes(1)))  // an awaited event that never comes fails, not hangs
 struct RequestPageReleaseTests {
-    enum Event: Sendable { case askedIfQuiet, released(ContinuousClock.Instant) }
+    enum Event: Sendable, Equatable { case armed(Int), askedIfQuiet, released }
 
-    /// A release whose calls arrive on `events`; `quiet` is what its quiet check answers.
-    static func watched(idleDelay: Duration, quiet: Bool) -> (RequestPageRelease, AsyncStream<Event>) {
+    /// Sleeps that end when the test fires them (or throw when cancelled), each announced on
+    /// the event stream with its number.
+    final class ManualTimers: Sendable {
+        private struct State { var next = 1; var sleeping: [Int: CheckedContinuation<Void, any Error>] = [:] }
+        private let state = Mutex(State())
+        private let events: AsyncStream<Event>.Continuation
+
+        init(events: AsyncStream<Event>.Continuation) { self.events = events }
+
+        func sleep(_: Duration) async throws {
+            let number = state.withLock { state in defer { state.next += 1 }; return state.next }
+            try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { continuation in
+                    let cancelled = state.withLock { state in
+                        if Task.isCancelled { return true }
+                        state.sleeping[number] = continuation
+                        return false
+                    }
+                    if cancelled { continuation.resume(throwing: CancellationError()) } else { events.yield(.armed(number)) }
+                }
+            } onCancel: {
+                state.withLock { $0.sleeping.removeValue(forKey: number) }?.resume(throwing: CancellationError())
+            }
+        }
+
+        /// Ends sleep `number` as if its delay had passed; false when it is not sleeping.
+        @discardableResult
+        func fire(_ number: Int) -> Bool {
+            guard let sleeping = state.withLock({ $0.sleeping.removeValue(forKey: number) }) else { return false }
+            sleeping.resume()
+            return true
+        }
+    }
+
+    /// A running release whose quiet check answers `quiet`, its timers, and its events.
+    static func started(quiet: Bool) -> (RequestPageRelease, ManualTimers, AsyncStream<Event>.Iterator, Task<Void, Never>) {
         let (events, sink) = AsyncStream.makeStream(of: Event.self)
+        let timers = ManualTimers(events: sink)
         let release = RequestPageRelease(
-            idleDelay: idleDelay,
+            idleDelay: .seconds(5),
             isQuiet: { sink.yield(.askedIfQuiet); return quiet },
-            release: { sink.yield(.released(.now)) })
-        return (release, events)
+            release: { sink.yield(.released) },
+            sleep: { try await timers.sleep($0) })
+        return (release, timers, events.makeAsyncIterator(), Task { await release.run() })
     }
 
     @Test func aSpellOfAnswersIsReleasedOnceAWholeDelayAfterItsLast() async throws {
-        let delay = Duration.seconds(1)  // ten times the pacing: a loaded machine does not end a spell early
-        let (release, events) = Self.watched(idleDelay: delay, quiet: true)
-        let running = Task { await release.run() }
+        let (release, timers, stream, running) = Self.started(quiet: true)
+        var events = stream
         defer { running.cancel() }
-        var releases = events.compactMap { if case .released(let at) = $0 { at } else { nil } }.makeAsyncIterator()
 
-        for spell in 1...2 {
-            // Answers closer together than the delay: each one postpones the release.
-            var last = ContinuousClock.now
-            for _ in 1...4 {
-                release.requestAnswered()
-                last = .now
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            let releasedAt = try #require(await releases.next())
-            #expect(releasedAt - last >= delay, "spell \(spell): released \(releasedAt - last) after the last answer")
-        }
-        // Two spells gave exactly two releases: had the first spell given two, the second
-        // `next()` would have returned its extra one, before the second spell's last answer.
+        release.requestAnswered()
+        #expect(await events.next() == .armed(1), "an answer starts the idle delay")
+        release.requestAnswered()
+        // A second answer within the delay starts it again: nothing is released in between,
+        // and the first delay is gone (firing it now does nothing).
+        #expect(await events.next() == .armed(2))
+        #expect(!timers.fire(1), "the delay the second answer ended is still armed")
+        timers.fire(2)
+        #expect(await events.next() == .askedIfQuiet)
+        #expect(await events.next() == .released)
+
+        // One release per spell: the next answer arms a new delay, with no second release before it.
+        release.requestAnswered()
+        #expect(await events.next() == .armed(3))
+        timers.fire(3)
+        #expect(await events.next() == .askedIfQuiet)
+        #expect(await events.next() == .released)
     }
 
     @Test func nothingIsReleasedWhileTheEngineIsBusy() async throws {
-        let (release, events) = Self.watched(idleDelay: .milliseconds(50), quiet: false)
-        let running = Task { await release.run() }
+        let (release, timers, stream, running) = Self.started(quiet: false)
+        var events = stream
         defer { running.cancel() }
-        var seen = events.makeAsyncIterator()
-        for _ in 1...2 {
+        for delay in 1...2 {
             release.requestAnswered()
-            // The decision after each spell: asked whether quiet, and no release after a "no"
-            // (a release would come before the next spell's question on the same stream).
-            let event = try #require(await seen.next())
-            guard case .askedIfQuiet = event else {
-                Issue.record("pages given back while the engine is busy: \(event)")
-                return
-            }
+            #expect(await events.next() == .armed(delay))
+            timers.fire(delay)
+            // Asked, told "busy", and no release: the next event is the next spell's delay.
+            #expect(await events.next() == .askedIfQuiet)
         }
+        release.requestAnswered()
+        #expect(await events.next() == .armed(3), "pages given back while the engine is busy")
     }
 }

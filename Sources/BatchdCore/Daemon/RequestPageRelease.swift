@@ -18,6 +18,7 @@ import Synchronization
 public final class RequestPageRelease: Sendable {
     private let isQuiet: @Sendable () async -> Bool
     private let release: @Sendable () -> Void
+    private let sleep: @Sendable (Duration) async throws -> Void
     private let idleDelay: Duration
     private let answered = WakeSignal()
     /// Answers so far: a wait that ends with the count unchanged was a whole quiet delay.
@@ -29,12 +30,15 @@ public final class RequestPageRelease: Sendable {
                   release: { ProcessMemory.releaseMemory() })
     }
 
-    /// `isQuiet` says whether nothing runs or is due soon; `release` gives the pages back. Both
-    /// are parameters so that a test can watch when the release comes.
-    init(idleDelay: Duration, isQuiet: @escaping @Sendable () async -> Bool, release: @escaping @Sendable () -> Void) {
+    /// `isQuiet` says whether nothing runs or is due soon; `release` gives the pages back;
+    /// `sleep` is how the idle delay passes. Parameters so that a test can drive the delay's end
+    /// itself and watch what follows, instead of racing a clock.
+    init(idleDelay: Duration, isQuiet: @escaping @Sendable () async -> Bool, release: @escaping @Sendable () -> Void,
+         sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }) {
         self.idleDelay = idleDelay
         self.isQuiet = isQuiet
         self.release = release
+        self.sleep = sleep
     }
 
     public static let defaultIdleDelay = Duration.seconds(5)
@@ -56,7 +60,7 @@ public final class RequestPageRelease: Sendable {
             var seen: UInt64
             repeat {
                 seen = answers.load(ordering: .relaxed)
-                await answered.wait(orUntil: { [idleDelay] in try await Task.sleep(for: idleDelay) })
+                await answered.wait(orUntil: { [idleDelay, sleep] in try await sleep(idleDelay) })
                 guard !Task.isCancelled else { return }
             } while answers.load(ordering: .relaxed) != seen
             releasedAt = seen
