@@ -3,7 +3,7 @@ import Synchronization
 import Testing
 
 /// When the pages HTTP requests mapped are given back (`RequestPageRelease`): once per spell of
-/// requests, when a whole idle delay has passed since its last answer, and never while the
+/// requests, after a whole idle delay with no answer in it, and never while the
 /// engine is busy. The idle delay is a timer the test ends itself (`ManualTimers`), and the
 /// quiet check and the release report on the same stream, so the order of events is the proof:
 /// no clock is raced (an earlier version paced real answers 100 ms apart, and a loaded CI
@@ -68,10 +68,11 @@ struct RequestPageReleaseTests {
         release.requestAnswered()
         #expect(await events.next() == .armed(1), "an answer starts the idle delay")
         release.requestAnswered()
-        // A second answer within the delay starts it again: nothing is released in between,
-        // and the first delay is gone (firing it now does nothing).
+        // An answer during the delay: once it ends, a whole delay more, and no release in
+        // between. (That an answer arms no timer of its own is a matter of cost, measured by
+        // bench/run-http: a timer an answer was 80 MB and 60 % of the rate under wrk.)
+        timers.fire(1)
         #expect(await events.next() == .armed(2))
-        #expect(!timers.fire(1), "the delay the second answer ended is still armed")
         timers.fire(2)
         #expect(await events.next() == .askedIfQuiet)
         #expect(await events.next() == .released)
