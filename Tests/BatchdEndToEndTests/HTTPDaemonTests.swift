@@ -89,17 +89,24 @@ struct HTTPDaemonTests {
         #expect(daemon.exitStatus() == 0)
     }
 
-    /// One request maps megabytes of the program's pages (SwiftNIO's path through it is spread
-    /// over the binary, and the kernel maps 64 KiB around each page touched); once requests
-    /// stop and nothing is due, they go back (`RequestPageRelease`), where before they stayed.
-    @Test func thePagesARequestMappedGoBackOnceRequestsStop() throws {
+    /// A started daemon with the listener on and one job due next New Year: nothing it does but
+    /// answer requests, so what they cost is all there is to measure.
+    static func startedWithNothingDueSoon() throws -> (DaemonProcess, Int) {
         let daemon = try DaemonProcess(config: """
         http: { listen: "127.0.0.1:0" }
         jobs:
           yearly: { type: command, enabled: true, cron: '0 0 1 1 *', command: ['true'] }
         """)
-        let port = try Self.port(of: daemon)
+        let port = try port(of: daemon)
         daemon.waitForLine("batchd 0.1.0 started")
+        return (daemon, port)
+    }
+
+    /// One request maps megabytes of the program's pages (SwiftNIO's path through it is spread
+    /// over the binary, and the kernel maps 64 KiB around each page touched); once requests
+    /// stop and nothing is due, they go back (`RequestPageRelease`), where before they stayed.
+    @Test func thePagesARequestMappedGoBackOnceRequestsStop() throws {
+        let (daemon, port) = try Self.startedWithNothingDueSoon()
         // Start-up's own pages go first (the status writer's release once it is over).
         let settled = try #require(daemon.waitForResident("RssFile:", atMost: 3_072), "start-up's pages went back")
         try #require(settled <= 3_072, "start-up's file pages stayed at \(settled) KiB")
@@ -119,13 +126,7 @@ struct HTTPDaemonTests {
     /// memory is where it was after the first 2,000. The page release once cost a sleeping task
     /// per answer, and those stayed for the whole 5 s delay (80 MB after ten seconds of wrk).
     @Test func manyAnswersInARowLeaveNoMemoryBehind() throws {
-        let daemon = try DaemonProcess(config: """
-        http: { listen: "127.0.0.1:0" }
-        jobs:
-          yearly: { type: command, enabled: true, cron: '0 0 1 1 *', command: ['true'] }
-        """)
-        let port = try Self.port(of: daemon)
-        daemon.waitForLine("batchd 0.1.0 started")
+        let (daemon, port) = try Self.startedWithNothingDueSoon()
         let connection = try RawConnection(port: port)
         func ask(_ count: Int) throws {
             for number in 1...count {
