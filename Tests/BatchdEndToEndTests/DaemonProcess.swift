@@ -82,6 +82,17 @@ final class DaemonProcess: @unchecked Sendable {  // the log's state behind `log
         return seen
     }
 
+    /// The daemon's context switches while `wait` runs, and how many times it logged that the
+    /// wall clock was set meanwhile: each setting wakes it, rightly, so a window with one says
+    /// nothing about timers.
+    func wakeUps(during wait: () -> Void) -> (switches: Int, clockSettings: Int) {
+        let lines = log.count
+        let before = contextSwitches()
+        wait()
+        let switches = contextSwitches() - before
+        return (switches, log[lines...].filter { $0.contains("the wall clock was set") }.count)
+    }
+
     /// Context switches (voluntary and not) summed over the daemon's threads, or over those
     /// named `thread` only: each wake-up of any of them counts.
     func contextSwitches(thread: String? = nil) -> Int {
