@@ -3,11 +3,6 @@ import Synchronization
 /// Gives back the program pages that answering HTTP requests mapped, once the requests have
 /// stopped for `idleDelay` and the engine is quiet (`StatusFileWriter.isQuiet`).
 ///
-/// Why the delay is slept whole rather than restarted by each answer: a restarted delay is a
-/// sleeping task per answer, and a cancelled `Task.sleep` holds its memory until its deadline
-/// passes: under wrk (2 threads, 64 connections, 10 s of `/healthz`) that was 21,000 requests/s
-/// instead of 53,000 and 80 MB resident instead of 12 (bench/run-http's minute of load: 400 MB).
-///
 /// Why: one `/healthz` took the daemon from 3.2 MB resident to 11.3 MB, all of it pages of the
 /// program file. SwiftNIO's path through one request touches code spread over the whole
 /// binary, and the kernel maps 64 KiB around each page touched (about 95 faults, 8 MB). The
@@ -20,6 +15,11 @@ import Synchronization
 /// at the low mark most of the time, and a client that polls more often than `idleDelay`
 /// keeps the pages and pays nothing. A job due soon keeps them too, as after a run: its start
 /// would otherwise be late by the faults.
+///
+/// Why the delay is slept whole rather than restarted by each answer: a restarted delay is a
+/// sleeping task per answer, created and cancelled; under wrk (2 threads, 64 connections, 10 s
+/// of `/healthz`) that was 21,000 requests/s instead of 53,000 and 80 MB resident instead of 12
+/// (bench/run-http's minute of load: 400 MB).
 public final class RequestPageRelease: Sendable {
     private let isQuiet: @Sendable () async -> Bool
     private let release: @Sendable () -> Void
@@ -48,8 +48,8 @@ public final class RequestPageRelease: Sendable {
 
     public static let defaultIdleDelay = Duration.seconds(5)
 
-    /// An answer was written. Called on the event loop for every answer: an atomic add and, at
-    /// most, one continuation resumed.
+    /// An answer was written. Called on the event loop for every answer: an atomic add and a
+    /// signal (a lock taken, and at most one continuation resumed).
     public func requestAnswered() {
         answers.add(1, ordering: .relaxed)
         answered.signal()
