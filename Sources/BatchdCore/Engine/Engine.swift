@@ -33,8 +33,8 @@ public final class Engine: Sendable {
     /// Runs until `shutdown` is called.
     public func run() async {
         let scheduler = self.scheduler
-        await manager.setCompletionHandler { completion in
-            await scheduler.runFinished(completion)
+        await manager.setCompletionHandler { completions in
+            await scheduler.runsFinished(completions)
         }
         await scheduler.run()
     }

@@ -46,18 +46,30 @@ actor JobManager {
     private let history: any HistoryStore
     private let events: EventBus
     private let logger: Logger
-    private var onFinish: (@Sendable (Completion) async -> Void)?
+    private var onFinish: (@Sendable ([Completion]) async -> Void)?
     private var state = State.accepting
     private var running: [String: Running] = [:]
     /// Due runs waiting for a slot, started by priority, then due time, then arrival.
     private var waiting = WaitingLine()
     private var queuedAgain: [String: Request] = [:]
+    /// Runs admitted in this turn of the actor, launched together at its end (`launchAdmitted`):
+    /// one trip to the store for all their ids and start markers.
+    private var admitted: [Request] = []
+    private var admittedJobs: Set<String> = []
     /// Finished runs that could not be written yet (disk full, ...), oldest first: written before
     /// the next record, so that when space returns no run is lost.
     private var unrecorded: [RunRecord] = []
+    /// Records added to `unrecorded` since the last attempt to write it.
+    private var recordsSinceAttempt = 0
     private var flushing = false
+    /// Runs that ended, waiting for `finishInOrder` to tell the scheduler.
+    private var toFinish: [(job: String, completion: Completion?)] = []
+    private var finishing = false
     /// Runs whose `runFinished` went out while they waited to be written.
     private var announced: Set<Int64> = []
+    /// Shutdown, waiting for the flush and the finishing in progress (the runs they are for may
+    /// have ended already).
+    private var flushWaiters: [CheckedContinuation<Void, Never>] = []
 
     init(capacity: Int, runner: JobRunner, history: any HistoryStore, events: EventBus, logger: Logger) {
         self.capacity = capacity
@@ -67,14 +79,16 @@ actor JobManager {
         self.logger = logger
     }
 
-    /// Where finished runs are reported (the scheduler); set once before the first run.
-    func setCompletionHandler(_ handler: @escaping @Sendable (Completion) async -> Void) {
+    /// Where finished runs are reported (the scheduler), the runs that finished together in one
+    /// call; set once before the first run.
+    func setCompletionHandler(_ handler: @escaping @Sendable ([Completion]) async -> Void) {
         onFinish = handler
     }
 
     func setCapacity(_ newCapacity: Int) {
         capacity = newCapacity
         startWaiting()
+        launchAdmitted()
     }
 
     var runningJobs: [String] { running.keys.sorted() }
@@ -85,6 +99,7 @@ actor JobManager {
     /// midnight with `maxConcurrentJobs: 64` are one event, not ten thousand lines.
     func submit(_ requests: [Request]) -> [Admission] {
         let admissions = requests.map(submit)
+        launchAdmitted()
         let waiting = zip(requests, admissions).filter { $0.1 == .waiting }.map(\.0.job.name)
         if waiting.count == 1 {
             logger.info("waiting for a free slot (\(running.count) of \(capacity) running)", metadata: ["job": "\(waiting[0])"])
@@ -99,14 +114,14 @@ actor JobManager {
     private func submit(_ request: Request) -> Admission {
         let name = request.job.name
         guard state == .accepting else { return .shuttingDown }
-        if running[name] != nil {
+        if isBusy(name) {
             guard request.job.overlap == .queue else { return .alreadyRunning }
             queuedAgain[name] = request
             return .queuedAfterCurrent
         }
         if waiting.contains(name) { return .alreadyWaiting }
-        if running.count < capacity {
-            start(request)
+        if hasFreeSlot {
+            admit(request)
             return .started
         }
         waiting.add(request)
@@ -138,6 +153,8 @@ actor JobManager {
             await self?.cancelAll()
         }
         for task in tasks { await task.value }
+        // A run's task may end while its record waits in the flush of another run's task.
+        if flushing || finishing { await withCheckedContinuation { flushWaiters.append($0) } }
         watchdog.cancel()
         // Runs that finished during the wait may have been replaced by queued ones: none start
         // while draining, so `running` is empty now.
@@ -150,70 +167,158 @@ actor JobManager {
         }
     }
 
-    private func start(_ request: Request) {
-        let stopper = RunStopper()
+    /// Running, or admitted in this turn.
+    private func isBusy(_ job: String) -> Bool {
+        running[job] != nil || admittedJobs.contains(job)
+    }
+
+    private var hasFreeSlot: Bool { running.count + admitted.count < capacity }
+
+    private func admit(_ request: Request) {
+        admitted.append(request)
+        admittedJobs.insert(request.job.name)
+    }
+
+    /// Starts the runs admitted in this turn: each in a task of its own (a slow handler holds up
+    /// no other run), all of them begun together (`begin`). A lone run begins in its own task;
+    /// a batch in one task that every run of it waits for.
+    private func launchAdmitted() {
+        guard !admitted.isEmpty else { return }
+        let batch = admitted
+        admitted = []
+        admittedJobs = []
         let runner = self.runner
         let history = self.history
         let events = self.events
         let logger = self.logger
-        // The run starts now, in the manager, whatever the id allocation and marker cost later.
+        // The runs start now, in the manager, whatever the id allocation and markers cost later.
         let start = JobRunner.Start(clock: runner.clock)
-        let task = Task {
-            let id: Int64
-            let startedAt = start.wall
-            // The marker with the id: once "run started" is said, a crash must leave the run
-            // to be found as interrupted.
-            do {
-                let begun = try await history.beginRun(job: request.job.name, displayName: request.job.displayName,
-                                                       trigger: request.trigger, attempt: request.attempt, at: startedAt)
-                id = begun.id
-                if let markerError = begun.markerError {
-                    logger.warning("cannot mark the run as running (a crash now would not show it as interrupted): \(markerError)",
-                                   metadata: ["job": "\(request.job.name)", "run": "\(id)", "attempt": "\(request.attempt)"])
-                }
-            } catch {
-                logger.error("cannot start a run: \(error)", metadata: ["job": "\(request.job.name)"])
-                await self.finished(request.job.name, completion: nil)
-                return
-            }
-            // How late the start is against the due time, on the monotonic clock.
-            let late = request.dueAt.duration(to: start.instant)
-            events.publish(.runStarted(job: request.job.name, runID: id, trigger: request.trigger, attempt: request.attempt))
-            logger.info("run started", metadata: [
-                "job": "\(request.job.name)", "run": "\(id)", "attempt": "\(request.attempt)", "trigger": "\(request.trigger.rawValue)",
-                "lateUs": "\(max(0, late.components.seconds * 1_000_000 + late.components.attoseconds / 1_000_000_000_000))",
-            ])
-            let outcome = await runner.execute(request.job, id: id, trigger: request.trigger, attempt: request.attempt, start: start, stopper: stopper)
-            await self.complete(request.job.name, outcome: outcome)
+        let shared = batch.count == 1 ? nil : Task {
+            await Self.begin(batch, start: start, history: history, events: events, logger: logger)
         }
-        running[request.job.name] = Running(task: task, stopper: stopper, request: request)
+        for (number, request) in batch.enumerated() {
+            let stopper = RunStopper()
+            let task = Task {
+                let ids = if let shared { await shared.value } else {
+                    await Self.begin(batch, start: start, history: history, events: events, logger: logger)
+                }
+                guard let id = ids[number] else {
+                    await self.complete(request.job.name, outcome: nil)
+                    return
+                }
+                let outcome = await runner.execute(request.job, id: id, trigger: request.trigger, attempt: request.attempt, start: start, stopper: stopper)
+                await self.complete(request.job.name, outcome: outcome)
+            }
+            running[request.job.name] = Running(task: task, stopper: stopper, request: request)
+        }
     }
 
-    /// Appends the record, after any that could not be written before. A failure (disk full,
-    /// ...) is logged with the whole record and the record is kept to be written later; the
-    /// daemon goes on.
-    ///
-    /// One flush at a time: this actor method suspends while the store writes, and a call
-    /// arriving then only adds its record to the queue that the running flush drains next
-    /// (otherwise both would write the oldest kept record). The runs that gather meanwhile go
-    /// to the store together, so runs finishing together share one sync (group commit).
-    private func record(_ record: RunRecord) async {
-        unrecorded.append(record)
-        guard !flushing else { return }
-        flushing = true
-        defer { flushing = false }
-        while !unrecorded.isEmpty {
-            let batch = unrecorded
-            var failure: HistoryAppendFailure?
-            do {
-                try await history.append(batch)
-            } catch let partial as HistoryAppendFailure {
-                failure = partial
-            } catch {
-                failure = HistoryAppendFailure(recorded: 0, error: HistoryError("\(error)"), durable: true)
+    /// Takes ids and writes start markers for `batch` in one call to the store, then says each
+    /// run started (event and log line; the lines of a batch in one write). The marker comes
+    /// before the word: once "run started" is said, a crash must leave the run to be found as
+    /// interrupted. Nil for a run that cannot start (no id).
+    private static func begin(_ batch: [Request], start: JobRunner.Start, history: any HistoryStore,
+                              events: EventBus, logger: Logger) async -> [Int64?] {
+        let begun: [BegunRun]
+        do {
+            begun = try await history.beginRuns(batch.map {
+                RunStart(job: $0.job.name, displayName: $0.job.displayName, trigger: $0.trigger, attempt: $0.attempt, at: start.wall)
+            })
+        } catch {
+            for request in batch {
+                logger.error("cannot start a run: \(error)", metadata: ["job": "\(request.job.name)"])
             }
-            let recorded = failure?.recorded ?? batch.count
-            unrecorded.removeFirst(recorded)
+            return batch.map { _ in nil }
+        }
+        LogLineBatch.collect {
+            for (request, run) in zip(batch, begun) {
+                if let markerError = run.markerError {
+                    logger.warning("cannot mark the run as running (a crash now would not show it as interrupted): \(markerError)",
+                                   metadata: ["job": "\(request.job.name)", "run": "\(run.id)", "attempt": "\(request.attempt)"])
+                }
+                // How late the start is against the due time, on the monotonic clock.
+                let late = request.dueAt.duration(to: start.instant)
+                events.publish(.runStarted(job: request.job.name, runID: run.id, trigger: request.trigger, attempt: request.attempt))
+                logger.info("run started", metadata: [
+                    "job": "\(request.job.name)", "run": "\(run.id)", "attempt": "\(request.attempt)", "trigger": "\(request.trigger.rawValue)",
+                    "lateUs": "\(max(0, late.components.seconds * 1_000_000 + late.components.attoseconds / 1_000_000_000_000))",
+                ])
+            }
+        }
+        return begun.map(\.id)
+    }
+
+    /// A run has ended (`outcome` nil: it could not start). Its record is appended, after any
+    /// that could not be written before, then its slot is freed and the scheduler told.
+    ///
+    /// One flush at a time: this actor method suspends while the store writes, and a run
+    /// ending then only queues its record for the running flush to write next (otherwise both
+    /// would write the oldest kept record) and is finished at once. So the runs that finish
+    /// together go to the store together and share one sync (group commit). Finishing goes on
+    /// in a task of its own (`finishInOrder`), so that the next write need not wait for the
+    /// scheduler and the starts that follow: the two overlap, and the scheduler hears of the
+    /// runs that ended meanwhile in one call.
+    private func complete(_ job: String, outcome: JobRunner.Outcome?) async {
+        if let outcome {
+            unrecorded.append(outcome.record)
+            recordsSinceAttempt += 1
+        }
+        let completion = outcome.map { Completion(record: $0.record, retryNotBefore: $0.retryNotBefore) }
+        guard !flushing else {
+            finishLater(job, completion)
+            return
+        }
+        flushing = true
+        while recordsSinceAttempt > 0 { await writeUnrecorded() }
+        finishLater(job, completion)
+        flushing = false
+        resumeFlushWaiters()
+    }
+
+    /// Frees the run's slot in this turn (whoever hears that it finished finds the slot free)
+    /// and queues it for `finishInOrder`.
+    private func finishLater(_ job: String, _ completion: Completion?) {
+        running[job] = nil
+        toFinish.append((job, completion))
+        guard !finishing else { return }
+        finishing = true
+        Task { await self.finishInOrder() }
+    }
+
+    /// Finishes the runs that ended, in the order they ended.
+    private func finishInOrder() async {
+        while !toFinish.isEmpty {
+            let done = toFinish
+            toFinish = []
+            await finish(done)
+        }
+        finishing = false
+        resumeFlushWaiters()
+    }
+
+    private func resumeFlushWaiters() {
+        guard !flushing, !finishing else { return }
+        flushWaiters.forEach { $0.resume() }
+        flushWaiters = []
+    }
+
+    /// One try at appending every kept record. A failure (disk full, ...) is logged with the
+    /// whole record and the record is kept, to be tried again with the next run that ends; the
+    /// daemon goes on.
+    private func writeUnrecorded() async {
+        recordsSinceAttempt = 0
+        let batch = unrecorded
+        var failure: HistoryAppendFailure?
+        do {
+            try await history.append(batch)
+        } catch let partial as HistoryAppendFailure {
+            failure = partial
+        } catch {
+            failure = HistoryAppendFailure(recorded: 0, error: HistoryError("\(error)"), durable: true)
+        }
+        let recorded = failure?.recorded ?? batch.count
+        unrecorded.removeFirst(recorded)
+        LogLineBatch.collect {
             for next in batch.prefix(recorded) {
                 // Said before it is logged: whoever acts on the log line finds it everywhere.
                 if announced.remove(next.id) == nil {
@@ -224,43 +329,42 @@ actor JobManager {
                     "durationMs": "\(next.durationMs)", "itemsChecked": "\(next.itemsChecked)", "itemsUpdated": "\(next.itemsUpdated)",
                 ])
             }
-            guard let failure else { continue }
-            if !failure.durable {
-                logger.error("recorded \(recorded) run(s) that may not survive a power cut: \(failure.error)")
-                continue
-            }
-            // Each kept run is logged once with its whole record, and said to have finished
-            // once: it did finish, even though it is not on disk yet.
-            for waiting in unrecorded where announced.insert(waiting.id).inserted {
-                logger.error("cannot record run yet (kept, \(unrecorded.count) waiting): \(failure.error); the record: \(JSONWriter.string(waiting.json))",
-                             metadata: ["job": "\(waiting.jobType)", "run": "\(waiting.id)", "attempt": "\(waiting.attempt)"])
-                events.publish(.recordFailed(job: waiting.jobType, runID: waiting.id, error: "\(failure.error)"))
-                events.publish(.runFinished(waiting))
-            }
+        }
+        guard let failure else { return }
+        if !failure.durable {
+            logger.error("recorded \(recorded) run(s) that may not survive a power cut: \(failure.error)")
             return
         }
-    }
-
-    /// Records the run, then lets the next one start: one hop onto the manager for both.
-    private func complete(_ job: String, outcome: JobRunner.Outcome) async {
-        await record(outcome.record)
-        await finished(job, completion: Completion(record: outcome.record, retryNotBefore: outcome.retryNotBefore))
-    }
-
-    private func finished(_ job: String, completion: Completion?) async {
-        running[job] = nil
-        if let completion, let onFinish {
-            await onFinish(completion)
+        // Each kept run is logged once with its whole record, and said to have finished
+        // once: it did finish, even though it is not on disk yet.
+        for waiting in unrecorded where announced.insert(waiting.id).inserted {
+            logger.error("cannot record run yet (kept, \(unrecorded.count) waiting): \(failure.error); the record: \(JSONWriter.string(waiting.json))",
+                         metadata: ["job": "\(waiting.jobType)", "run": "\(waiting.id)", "attempt": "\(waiting.attempt)"])
+            events.publish(.recordFailed(job: waiting.jobType, runID: waiting.id, error: "\(failure.error)"))
+            events.publish(.runFinished(waiting))
         }
-        if state == .accepting, let again = queuedAgain.removeValue(forKey: job) {
-            start(Request(job: again.job, trigger: again.trigger, attempt: 1, dueAt: again.dueAt))
+    }
+
+    /// Tells the scheduler of runs that ended (their slots are free), and starts what may start now.
+    private func finish(_ done: [(job: String, completion: Completion?)]) async {
+        let completions = done.compactMap(\.completion)
+        if !completions.isEmpty, let onFinish {
+            await onFinish(completions)
+        }
+        // A run queued behind one that ended (`overlap: queue`); not if the job started again
+        // while the scheduler heard (a trigger).
+        for run in done where state == .accepting && !isBusy(run.job) {
+            if let again = queuedAgain.removeValue(forKey: run.job) {
+                admit(Request(job: again.job, trigger: again.trigger, attempt: 1, dueAt: again.dueAt))
+            }
         }
         startWaiting()
+        launchAdmitted()
     }
 
     private func startWaiting() {
-        while state == .accepting, running.count < capacity, let next = waiting.next() {
-            start(next)
+        while state == .accepting, hasFreeSlot, let next = waiting.next() {
+            admit(next)
         }
     }
 }

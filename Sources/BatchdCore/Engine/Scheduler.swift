@@ -165,7 +165,12 @@ public actor Scheduler {
         wake.signal()
     }
 
-    func runFinished(_ completion: JobManager.Completion) {
+    /// Runs that finished together (one hop from the manager for all of them).
+    func runsFinished(_ completions: [JobManager.Completion]) {
+        for completion in completions { runFinished(completion) }
+    }
+
+    private func runFinished(_ completion: JobManager.Completion) {
         let record = completion.record
         guard var timer = timers[record.jobType] else { return }  // removed by a reload meanwhile
         timer.inFlight = false

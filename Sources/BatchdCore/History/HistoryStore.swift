@@ -10,10 +10,11 @@ public protocol HistoryStore: Sendable {
     func allocateRunID() async throws -> Int64
     /// Remembers that a run has started, so that a crash leaves it as `interrupted`.
     func runStarted(id: Int64, job: String, displayName: String, trigger: RunTrigger, attempt: Int, at: Date) async throws
-    /// `allocateRunID` and `runStarted` in one call: one trip to the store for each run that
-    /// starts. An allocation failure throws (the run cannot start); a marker failure does not
-    /// stop the run and comes back as `markerError`.
-    func beginRun(job: String, displayName: String, trigger: RunTrigger, attempt: Int, at: Date) async throws -> BegunRun
+    /// `allocateRunID` and `runStarted` for runs that start together, in one call: one trip to
+    /// the store for all of them. An allocation failure throws (none of them can start); a
+    /// marker failure does not stop a run and comes back as its `markerError`. The ids come
+    /// back in the order of `runs`.
+    func beginRuns(_ runs: [RunStart]) async throws -> [BegunRun]
     /// Records finished runs, in order. When this returns, all of them are recorded (on disk
     /// when fsync is on); runs handed over together share the cost of making them durable. A
     /// failure is a `HistoryAppendFailure`, which says how many of them were recorded first.
@@ -27,6 +28,23 @@ public protocol HistoryStore: Sendable {
     /// The latest run and last success of each of `jobs`, in one call (status answers ask for
     /// every job at once).
     func summaries(of jobs: [String]) async throws -> [String: JobHistorySummary]
+}
+
+/// A run about to start, as its start marker names it.
+public struct RunStart: Sendable {
+    public var job: String
+    public var displayName: String
+    public var trigger: RunTrigger
+    public var attempt: Int
+    public var at: Date
+
+    public init(job: String, displayName: String, trigger: RunTrigger, attempt: Int, at: Date) {
+        self.job = job
+        self.displayName = displayName
+        self.trigger = trigger
+        self.attempt = attempt
+        self.at = at
+    }
 }
 
 /// A run's id, and why its start marker could not be written, if it could not.
@@ -52,14 +70,20 @@ public struct JobHistorySummary: Sendable, Equatable {
 }
 
 extension HistoryStore {
-    public func beginRun(job: String, displayName: String, trigger: RunTrigger, attempt: Int, at: Date) async throws -> BegunRun {
-        let id = try await allocateRunID()
-        do {
-            try await runStarted(id: id, job: job, displayName: displayName, trigger: trigger, attempt: attempt, at: at)
-            return BegunRun(id: id, markerError: nil)
-        } catch {
-            return BegunRun(id: id, markerError: "\(error)")
+    /// Every id first, so that a failed allocation leaves no marker of a run that never started.
+    public func beginRuns(_ runs: [RunStart]) async throws -> [BegunRun] {
+        var ids: [Int64] = []
+        for _ in runs { ids.append(try await allocateRunID()) }
+        var begun: [BegunRun] = []
+        for (id, run) in zip(ids, runs) {
+            do {
+                try await runStarted(id: id, job: run.job, displayName: run.displayName, trigger: run.trigger, attempt: run.attempt, at: run.at)
+                begun.append(BegunRun(id: id, markerError: nil))
+            } catch {
+                begun.append(BegunRun(id: id, markerError: "\(error)"))
+            }
         }
+        return begun
     }
 
     public func summaries(of jobs: [String]) async throws -> [String: JobHistorySummary] {

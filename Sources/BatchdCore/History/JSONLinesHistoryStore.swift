@@ -158,15 +158,23 @@ public actor JSONLinesHistoryStore: HistoryStore {
         try journal.started(.init(id: id, job: job, displayName: displayName, trigger: trigger, attempt: attempt, startedAt: at, pid: nil))
     }
 
-    /// Both steps inside the actor: one hop, not two.
-    public func beginRun(job: String, displayName: String, trigger: RunTrigger, attempt: Int, at: Date) throws -> BegunRun {
-        let id = try allocateRunID()
-        do {
-            try runStarted(id: id, job: job, displayName: displayName, trigger: trigger, attempt: attempt, at: at)
-            return BegunRun(id: id, markerError: nil)
-        } catch {
-            return BegunRun(id: id, markerError: "\(error)")
+    /// Both steps inside the actor, for every run at once: one hop, one lock of the id file and
+    /// one journal `write` for runs that start together.
+    public func beginRuns(_ runs: [RunStart]) throws -> [BegunRun] {
+        guard let ids else { throw HistoryError("the history is open read-only") }
+        guard !runs.isEmpty else { return [] }
+        let first = try ids.next(count: runs.count)
+        let entries = runs.enumerated().map { number, run in
+            RunJournal.Entry(id: first + Int64(number), job: run.job, displayName: run.displayName, trigger: run.trigger,
+                             attempt: run.attempt, startedAt: run.at, pid: nil)
         }
+        var markerError: String?
+        do {
+            try journal.started(entries)
+        } catch {
+            markerError = "\(error)"
+        }
+        return entries.map { BegunRun(id: $0.id, markerError: markerError) }
     }
 
     public func append(_ records: [RunRecord]) throws {

@@ -24,6 +24,13 @@ final class RunIDAllocator: @unchecked Sendable {  // used from one actor only
         try locked { $0 + 1 }
     }
 
+    /// `count` consecutive ids under one lock (runs that start together); returns the first.
+    /// They are taken at one moment, so ids still increase in time across processes.
+    func next(count: Int) throws(HistoryError) -> Int64 {
+        precondition(count > 0)
+        return try locked { $0 + Int64(count) } - Int64(count - 1)
+    }
+
     @discardableResult
     private func locked(_ update: (Int64) -> Int64) throws(HistoryError) -> Int64 {
         while flock(fd, LOCK_EX) != 0 {

@@ -42,15 +42,22 @@ final class RunJournal {
     }
 
     func started(_ entry: Entry) throws(HistoryError) {
+        try started([entry])
+    }
+
+    /// The lines of runs that start together, in one `write`: all of them are in the journal,
+    /// or (the write failed) none.
+    func started(_ entries: [Entry]) throws(HistoryError) {
         try openIfNeeded()
-        let line = Self.line(entry, pid: entry.pid ?? pid)
-        let written = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == line.count else {
+        let lines = entries.map { Self.line($0, pid: $0.pid ?? pid) }
+        let bytes = lines.count == 1 ? lines[0] : lines.flatMap { $0 }
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard written == bytes.count else {
             if written > 0 { _ = ftruncate(fd, off_t(size)) }  // no torn line for the next entry
             throw HistoryError("cannot write \(path): \(String(cString: strerror(errno)))")
         }
-        size += line.count
-        inFlight[entry.id] = line
+        size += bytes.count
+        for (entry, line) in zip(entries, lines) { inFlight[entry.id] = line }
     }
 
     /// The run is in the history now: its line is no longer needed.

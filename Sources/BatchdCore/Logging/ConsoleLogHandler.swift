@@ -5,7 +5,8 @@ import Synchronization
 
 /// The daemon's own log on stderr: `text` for a terminal, `json` (one object a line) for
 /// journald, Loki or Elasticsearch. Each line is written with one `write`, so lines from
-/// concurrent runs never interleave.
+/// concurrent runs never interleave (lines about many runs at once, with one for all of them:
+/// `LogLineBatch`).
 public struct ConsoleLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var metadataProvider: Logger.MetadataProvider?
@@ -57,7 +58,13 @@ public struct ConsoleLogHandler: LogHandler {
             line = Array(text.utf8)
         }
         line.append(0x0A)
-        line.withUnsafeBytes { buffer in
+        if let batch = LogLineBatch.current, batch.add(line, to: fileDescriptor) { return }
+        Self.writeAll(line, to: fileDescriptor)
+    }
+
+    /// Whole lines, with one `write` when the descriptor takes them all.
+    static func writeAll(_ bytes: [UInt8], to fileDescriptor: Int32) {
+        bytes.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {
                 let written = Glibc.write(fileDescriptor, buffer.baseAddress! + offset, buffer.count - offset)
