@@ -203,6 +203,59 @@ struct HistoryStoreTests {
         #expect(recovered.map(\.id) == [77] && recovered.first?.trigger == .retry && recovered.first?.attempt == 3)
     }
 
+    /// Runs that start together (`beginRuns`) take consecutive ids under one lock of the id file
+    /// and write their start markers in one append: each must still be found as interrupted when
+    /// the process dies before its record, and ids must stay unique beside another process's.
+    @Test func runsBegunTogetherTakeConsecutiveIdsAndEachLeavesAMarker() async throws {
+        let folder = Folder()
+        let history = try store(folder)
+        _ = try await fill(history, count: 2, jobs: ["a"])
+        // Through the protocol, as the job manager calls it: on the store itself, an async
+        // context would pick the protocol extension's one-by-one version.
+        let engineView: any HistoryStore = history
+        let begun = try await engineView.beginRuns([
+            RunStart(job: "a", displayName: "A", trigger: .schedule, attempt: 1, at: t0),
+            RunStart(job: "b", displayName: "B", trigger: .manual, attempt: 2, at: t0.addingTimeInterval(1)),
+            RunStart(job: "c", displayName: "C", trigger: .retry, attempt: 3, at: t0.addingTimeInterval(2)),
+        ])
+        #expect(begun.map(\.id) == [3, 4, 5])
+        #expect(begun.allSatisfy { $0.markerError == nil })
+        #expect(try await engineView.beginRuns([]).isEmpty)
+        try await history.append(record(4, "b"))
+        // The journal of this process lists the two runs still in flight; make it a dead process's.
+        let journal = "\(folder.path)/running/\(getpid()).jsonl"
+        let text = try String(contentsOfFile: journal, encoding: .utf8).replacingOccurrences(of: "\"pid\":\(getpid())", with: "\"pid\":999999")
+        try text.write(toFile: "\(folder.path)/running/999999.jsonl", atomically: true, encoding: .utf8)
+        unlink(journal)
+        let reopened = try store(folder)
+        let interrupted = try await reopened.recoverInterruptedRuns(now: t0.addingTimeInterval(60))
+        #expect(interrupted.map(\.id) == [3, 5], "the run recorded meanwhile is not interrupted")
+        #expect(interrupted.map(\.jobType) == ["a", "c"])
+        #expect(interrupted.map(\.trigger) == [.schedule, .retry] && interrupted.map(\.attempt) == [1, 3])
+        #expect(interrupted.last?.startedAt == t0.addingTimeInterval(2))
+        #expect(try await reopened.allocateRunID() == 6)
+    }
+
+    @Test func batchesOfIdsFromTwoStoresNeverOverlap() async throws {
+        let folder = Folder()
+        let owner = try store(folder)
+        let appender = try store(folder)  // another process would open the id file the same way
+        #expect(appender.role == .appender)
+        let start = RunStart(job: "a", displayName: "A", trigger: .schedule, attempt: 1, at: t0)
+        let batches = try await withThrowingTaskGroup(of: [Int64].self) { group in
+            for n in 0..<40 {
+                let history: any HistoryStore = n.isMultiple(of: 2) ? owner : appender
+                group.addTask { try await history.beginRuns(Array(repeating: start, count: 1 + n % 7)).map(\.id) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        for batch in batches {
+            #expect(batch == Array(batch[0]..<batch[0] + Int64(batch.count)), "a batch's ids are consecutive: \(batch)")
+        }
+        let all = batches.flatMap { $0 }.sorted()
+        #expect(all == Array(1...Int64(all.count)), "every id once, none skipped")
+    }
+
     @Test func anAppenderBesideTheOwnerIsSeenAndIndexed() async throws {
         let folder = Folder()
         let owner = try store(folder)

@@ -160,7 +160,10 @@ public actor JSONLinesHistoryStore: HistoryStore {
 
     /// Both steps inside the actor, for every run at once: one hop, one lock of the id file and
     /// one journal `write` for runs that start together.
-    public func beginRuns(_ runs: [RunStart]) throws -> [BegunRun] {
+    // `async`, though nothing in it waits: called on the store itself from an async context, a
+    // synchronous one would lose to the protocol extension's async version (one id and one
+    // marker at a time), which Swift prefers there.
+    public func beginRuns(_ runs: [RunStart]) async throws -> [BegunRun] {
         guard let ids else { throw HistoryError("the history is open read-only") }
         guard !runs.isEmpty else { return [] }
         let first = try ids.next(count: runs.count)
@@ -319,7 +322,8 @@ public actor JSONLinesHistoryStore: HistoryStore {
         return try candidates.sorted { $0.entry.id > $1.entry.id }.prefix(limit).compactMap { try $0.view.record($0.entry) }
     }
 
-    public func summaries(of jobs: [String]) throws -> [String: JobHistorySummary] {
+    // `async` for the same reason as `beginRuns`: the extension's version knows no cache.
+    public func summaries(of jobs: [String]) async throws -> [String: JobHistorySummary] {
         forgetIfAppendedElsewhere()
         var result: [String: JobHistorySummary] = [:]
         result.reserveCapacity(jobs.count)
