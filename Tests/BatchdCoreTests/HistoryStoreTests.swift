@@ -36,6 +36,17 @@ struct HistoryStoreTests {
         return records
     }
 
+    /// Makes this process's journal a dead process's (pid 999999), then opens the store again
+    /// and recovers: what a restart after a crash finds.
+    func recoverAsIfThisProcessHadDied(_ folder: Folder) async throws -> (JSONLinesHistoryStore, [RunRecord]) {
+        let journal = "\(folder.path)/running/\(getpid()).jsonl"
+        let text = try String(contentsOfFile: journal, encoding: .utf8).replacingOccurrences(of: "\"pid\":\(getpid())", with: "\"pid\":999999")
+        try text.write(toFile: "\(folder.path)/running/999999.jsonl", atomically: true, encoding: .utf8)
+        unlink(journal)
+        let reopened = try store(folder)
+        return (reopened, try await reopened.recoverInterruptedRuns(now: t0.addingTimeInterval(60)))
+    }
+
     @Test func everyQueryAnswersFromTheFiles() async throws {
         let folder = Folder()
         let history = try store(folder)
@@ -169,13 +180,8 @@ struct HistoryStoreTests {
         let id = try await history.allocateRunID()
         try await history.runStarted(id: id, job: "a", displayName: "A", trigger: .manual, attempt: 2, at: t0)
         try await history.append(record(recordedLater, "a"))
-        // The journal of this process lists the run still in flight; make it a dead process's.
-        let journal = "\(folder.path)/running/\(getpid()).jsonl"
-        let text = try String(contentsOfFile: journal, encoding: .utf8).replacingOccurrences(of: "\"pid\":\(getpid())", with: "\"pid\":999999")
-        try text.write(toFile: "\(folder.path)/running/999999.jsonl", atomically: true, encoding: .utf8)
-        unlink(journal)
-        let reopened = try store(folder)
-        let interrupted = try await reopened.recoverInterruptedRuns(now: t0.addingTimeInterval(60))
+        // The journal of this process lists the run still in flight.
+        let (reopened, interrupted) = try await recoverAsIfThisProcessHadDied(folder)
         #expect(interrupted.map(\.id) == [id], "the run recorded meanwhile is not interrupted")
         #expect(interrupted.first?.status == .interrupted && interrupted.first?.trigger == .manual && interrupted.first?.attempt == 2)
         #expect(interrupted.first?.startedAt == t0)
@@ -222,13 +228,8 @@ struct HistoryStoreTests {
         #expect(begun.allSatisfy { $0.markerError == nil })
         #expect(try await engineView.beginRuns([]).isEmpty)
         try await history.append(record(4, "b"))
-        // The journal of this process lists the two runs still in flight; make it a dead process's.
-        let journal = "\(folder.path)/running/\(getpid()).jsonl"
-        let text = try String(contentsOfFile: journal, encoding: .utf8).replacingOccurrences(of: "\"pid\":\(getpid())", with: "\"pid\":999999")
-        try text.write(toFile: "\(folder.path)/running/999999.jsonl", atomically: true, encoding: .utf8)
-        unlink(journal)
-        let reopened = try store(folder)
-        let interrupted = try await reopened.recoverInterruptedRuns(now: t0.addingTimeInterval(60))
+        // The journal of this process lists the two runs still in flight.
+        let (reopened, interrupted) = try await recoverAsIfThisProcessHadDied(folder)
         #expect(interrupted.map(\.id) == [3, 5], "the run recorded meanwhile is not interrupted")
         #expect(interrupted.map(\.jobType) == ["a", "c"])
         #expect(interrupted.map(\.trigger) == [.schedule, .retry] && interrupted.map(\.attempt) == [1, 3])
