@@ -216,8 +216,8 @@ struct HistoryStoreTests {
         let folder = Folder()
         let history = try store(folder)
         _ = try await fill(history, count: 2, jobs: ["a"])
-        // Through the protocol, as the job manager calls it: on the store itself, an async
-        // context would pick the protocol extension's one-by-one version.
+        // Through the protocol, as the job manager calls it (the store's own version, not the
+        // protocol extension's one-by-one default, must answer there too).
         let engineView: any HistoryStore = history
         let begun = try await engineView.beginRuns([
             RunStart(job: "a", displayName: "A", trigger: .schedule, attempt: 1, at: t0),
