@@ -44,6 +44,7 @@ public final class Daemon: Sendable {
         let history: JSONLinesHistoryStore
         do {
             lock = try StateLock(stateDirectory: config.stateDirectory)
+            DescriptorBudget.claimForDaemon()
             history = try JSONLinesHistoryStore(stateDirectory: config.stateDirectory, settings: config.history, waitForOwnership: true)
         } catch {
             throw StartError(description: error.description)

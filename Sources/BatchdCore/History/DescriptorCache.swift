@@ -1,12 +1,11 @@
 /// The history files the store keeps open, the most recently used ones only.
 ///
-/// Why a limit: with a descriptor per job and file kind, a daemon whose ten thousand jobs have
-/// each run once holds twenty thousand descriptors. That passes systemd's default soft limit
-/// of 1,024 (later opens fail with EMFILE), and every child batchd starts pays for all of
-/// them: `posix_spawn` copies the descriptor table and `exec` walks it closing each one, which
-/// measured here cost a command job more than the rest of batchd's work for it. Past the limit
-/// the least recently used file is closed (its object's deinit closes it) and reopened when
-/// its job runs again: an `open` and an `fstat`.
+/// Why a limit: a process may hold only so many descriptors (systemd gives a service a soft
+/// limit of 1,024, and later opens fail with EMFILE), and a daemon whose ten thousand jobs have
+/// each run would hold twenty thousand. `DescriptorBudget` sets the capacity from the limit the
+/// process has (the daemon raises its own first), and keeps the daemon's children from paying
+/// for the files it holds. Past the capacity the least recently used file is closed (its
+/// object's deinit closes it) and reopened when its job runs again: an `open` and an `fstat`.
 ///
 /// The least recently used file is found through `uses`, a queue of (key, use) pairs in the
 /// order of use in which only a key's latest pair counts: eviction pops stale pairs until it

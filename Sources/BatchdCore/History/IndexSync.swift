@@ -8,6 +8,8 @@ import Glibc
 struct IndexSync {
     let index: JobIndex
     let file: String
+    /// The file, open for reading (the store's append descriptor), or -1: it is opened by path.
+    var fd: Int32 = -1
     let forceRebuild: Bool
     /// Index the file up to here (a line boundary) rather than to its end.
     var upTo: Int64?
@@ -19,13 +21,14 @@ struct IndexSync {
     }
 
     func run() throws(HistoryError) -> Outcome {
-        let size = upTo ?? LineScanner.size(of: file)
+        let size = upTo ?? (fd >= 0 ? LineScanner.size(of: fd) : LineScanner.size(of: file))
         if forceRebuild { return try rebuild(size: size, reason: "rebuild requested") }
         guard let last = index.last else {
             if index.count > 0 { return try rebuild(size: size, reason: "the index did not match the file") }
             return size > 0 ? try rebuild(size: size, reason: "the index was missing") : Outcome()
         }
-        guard last.end <= size, LineScanner.record(at: last, in: file)?.id == last.id else {
+        let lastRecord = fd >= 0 ? LineScanner.record(at: last, fd: fd) : LineScanner.record(at: last, in: file)
+        guard last.end <= size, lastRecord?.id == last.id else {
             return try rebuild(size: size, reason: "the index did not match the file")
         }
         guard last.end < size else { return Outcome() }
@@ -46,6 +49,11 @@ enum LineScanner {
     static func size(of file: String) -> Int64 {
         var info = stat()
         return stat(file, &info) == 0 ? Int64(info.st_size) : 0
+    }
+
+    static func size(of fd: Int32) -> Int64 {
+        var info = stat()
+        return fstat(fd, &info) == 0 ? Int64(info.st_size) : 0
     }
 
     /// Index entries for the lines in [from, to); lines that do not parse are counted, not indexed.

@@ -27,8 +27,8 @@ public actor JSONLinesHistoryStore: HistoryStore {
     private let ids: RunIDAllocator?
     private let indexLock: Int32
     /// Open descriptors: a bounded number, the most recently used (see `DescriptorCache`).
-    private var appendFiles = DescriptorCache<AppendFile>(capacity: JSONLinesHistoryStore.openFilesPerKind)
-    private var indexes = DescriptorCache<JobIndex>(capacity: JSONLinesHistoryStore.openFilesPerKind)
+    private var appendFiles = DescriptorCache<AppendFile>(capacity: DescriptorBudget.filesPerKind)
+    private var indexes = DescriptorCache<JobIndex>(capacity: DescriptorBudget.filesPerKind)
     private var lastSuccessCache: [String: Date] = [:]
     /// Each job's latest run, as the owner last saw it. Lines another process appends
     /// (`batchd once` beside the daemon) are announced by the appender adding one byte to
@@ -85,22 +85,27 @@ public actor JSONLinesHistoryStore: HistoryStore {
         indexLock = lockFD
         var recovery = Recovery()
         var newestID: Int64 = 0
-        var opened = DescriptorCache<JobIndex>(capacity: Self.openFilesPerKind)
+        // The files the checks open stay open for the jobs' next runs (as many as the cache holds).
+        var opened = DescriptorCache<JobIndex>(capacity: DescriptorBudget.filesPerKind)
+        var openedFiles = DescriptorCache<AppendFile>(capacity: DescriptorBudget.filesPerKind)
         for job in Self.jobFiles(in: runsDirectory) {
             let path = "\(runsDirectory)/\(job).jsonl"
             if role == .owner {
-                if let cut = try Self.cutTornLine(path) { recovery.tornLines.append((path, cut)) }
+                let file = try AppendFile(path: path)
+                if let cut = try Self.cutTornLine(file) { recovery.tornLines.append((path, cut)) }
                 let index = try JobIndex(directory: runsDirectory, job: job, writable: true)
-                let sync = try IndexSync(index: index, file: path, forceRebuild: rebuildIndexes).run()
+                let sync = try IndexSync(index: index, file: path, fd: file.fd, forceRebuild: rebuildIndexes).run()
                 if let reason = sync.rebuilt { recovery.rebuiltIndexes.append((job, reason)) }
                 if sync.unreadableLines > 0 { recovery.unreadableLines.append((path, sync.unreadableLines)) }
                 newestID = max(newestID, index.highestID)
                 opened.insert(index, for: job)
+                openedFiles.insert(file, for: job)
             } else if role == .appender {
                 newestID = max(newestID, Self.readLatest(path: path)?.id ?? 0)
             }
         }
         indexes = opened
+        appendFiles = openedFiles
         ids = role == .reader ? nil : try RunIDAllocator(path: "\(runsDirectory)/.last-id", atLeast: newestID)
         self.recovery = recovery
     }
@@ -248,7 +253,7 @@ public actor JSONLinesHistoryStore: HistoryStore {
             // Index the line; lines another process appended first are caught up on the way.
             let index = try ownedIndex(for: record.jobType)
             if index.last?.end ?? 0 != Int64(sizeBefore) {
-                _ = try IndexSync(index: index, file: path(of: record.jobType), forceRebuild: false, upTo: Int64(sizeBefore)).run()
+                _ = try IndexSync(index: index, file: path(of: record.jobType), fd: file.fd, forceRebuild: false, upTo: Int64(sizeBefore)).run()
             }
             try index.append(.init(id: record.id, offset: Int64(sizeBefore), length: UInt32(line.count), status: record.status,
                                    startedAtMs: Int64((record.startedAt.timeIntervalSince1970 * 1000).rounded())))
@@ -409,9 +414,6 @@ public actor JSONLinesHistoryStore: HistoryStore {
         try index.replace(with: kept)
     }
 
-    /// How many history files of each kind (`.jsonl` for appending, `.idx`) stay open.
-    static let openFilesPerKind = 64
-
     static func retentionSlack(_ maximum: Int) -> Int {
         max(1, min(1000, maximum / 10))
     }
@@ -438,10 +440,8 @@ public actor JSONLinesHistoryStore: HistoryStore {
     }
 
     /// Cuts a last line that has no newline (a write cut short by a crash); returns the bytes cut.
-    static func cutTornLine(_ path: String) throws(HistoryError) -> Int? {
-        let fd = open(path, O_RDWR | O_CLOEXEC)
-        guard fd >= 0 else { throw HistoryError("cannot open \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
+    static func cutTornLine(_ file: AppendFile) throws(HistoryError) -> Int? {
+        let fd = file.fd, path = file.path
         var info = stat()
         fstat(fd, &info)
         guard info.st_size > 0 else { return nil }

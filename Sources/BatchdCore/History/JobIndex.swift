@@ -1,3 +1,4 @@
+import CBatchdSystem
 import FoundationEssentials
 import Glibc
 
@@ -46,7 +47,7 @@ final class JobIndex: @unchecked Sendable {  // used from the store's actor only
         self.writable = writable
         path = "\(directory)/\(job).idx"
         outOfOrderPath = "\(directory)/\(job).ooo"
-        fd = writable ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644) : open(path, O_RDONLY | O_CLOEXEC)
+        fd = CBatchd_move_to_band(writable ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644) : open(path, O_RDONLY | O_CLOEXEC))
         guard fd >= 0 || (!writable && errno == ENOENT) else {
             throw HistoryError("cannot open \(path): \(String(cString: strerror(errno)))")
         }

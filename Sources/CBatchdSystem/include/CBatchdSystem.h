@@ -12,6 +12,19 @@
 int CBatchd_spawn(const char *const argv[], const char *const envp[], const char *cwd,
                   int stdout_fd, int stderr_fd, int search_path, pid_t *pid_out, int *pidfd_out);
 
+/// Descriptors at or above `band` are the process's long-lived ones (0: no band). While a
+/// band is set, a spawned child copies only the descriptors below it, so the history files the
+/// daemon holds open cost its children nothing.
+void CBatchd_set_descriptor_band(int band);
+
+/// `fd` moved to the lowest free number at or above the band (close-on-exec; the old number is
+/// closed); `fd` itself when no band is set, it is there already, or there is no room.
+int CBatchd_move_to_band(int fd);
+
+/// Raises the soft RLIMIT_NOFILE to `wanted` (at most the hard limit); returns the soft limit
+/// now in force (-1 if it cannot be read). Children get the original soft limit back.
+long CBatchd_raise_descriptor_limit(long wanted);
+
 #include <spawn.h>
 
 /// posix_spawn_file_actions_addchdir_np and _addclosefrom_np (glibc 2.29 and 2.34), which need
