@@ -68,23 +68,22 @@ final class StatusFileWriter: Sendable {
 
     /// Writes the file now, then again after each change, until the task is cancelled.
     func run() async {
-        await write()
         let clock = ContinuousClock()
+        // The first rewrite pauses too: start-up's changes (every job planned, the first runs
+        // started) had the next one follow at once, and with 5,000 jobs started together
+        // the two took one core for the first 95 ms of their 250 ms burst.
+        var started = clock.now
+        await write()
+        await pause(after: clock.now - started)
         var pagesToGiveBack = false
         while !Task.isCancelled {
             // The buffer is kept while changes keep coming (a burst), not while idle.
             if !stale.isPending { buffer.withLock { $0 = [] } }
             await stale.wait()
             guard !Task.isCancelled else { break }
-            let started = clock.now
+            started = clock.now
             let status = await write()
-            // Under a burst (ten thousand jobs due at midnight) the file is rewritten at most
-            // every 20 ms, and never more than a twentieth of the time: it is a picture of the
-            // daemon, not its log, and the runs it pictures need the cores more (with 5,000
-            // jobs a rewrite is 3 MB, and a fifth of the time was a tenth of both cores). A
-            // flush (a reload waiting to say it is done) ends the pause at once.
-            let took = clock.now - started
-            await pause(for: max(.milliseconds(20) - took, took * 19))
+            await pause(after: clock.now - started)
             // Loading the file, planning every job and the first status leave freed heap (ten
             // thousand jobs: 15 MB) and the program's pages behind, and so does a run: one
             // triggered command mapped 8 MB of pages back. They go back rather than the daemon
@@ -115,8 +114,14 @@ final class StatusFileWriter: Sendable {
         }
     }
 
-    /// The pause between two rewrites, cut short by a flush.
-    private func pause(for duration: Duration) async {
+    /// The pause after a rewrite that took `took`, cut short by a flush. Under a burst (ten
+    /// thousand jobs due at midnight) the file is rewritten at most every 20 ms, and never
+    /// more than a twentieth of the time: it is a picture of the daemon, not its log, and the
+    /// runs it pictures need the cores more (with 5,000 jobs a rewrite is 3 MB, and a fifth of
+    /// the time was a tenth of both cores). A flush (a reload waiting to say it is done) ends
+    /// the pause at once.
+    private func pause(after took: Duration) async {
+        let duration = max(.milliseconds(20) - took, took * 19)
         guard duration > .zero else { return }
         await flushRequested.wait(orUntil: { try await Task.sleep(for: duration) })
     }
