@@ -50,33 +50,41 @@ public struct DaemonStatus: Sendable {
         ])
     }
 
-    public var json: JSONValue {
-        .object([
-            ("pid", .int(Int64(pid))),
-            ("startedAt", .string(Timestamp.iso8601(startedAt))),
-            ("updatedAt", .string(Timestamp.iso8601(updatedAt))),
-            ("scheduler", .object([("isRunning", .bool(schedulerRunning)), ("isInitialized", .bool(schedulerInitialized)),
-                                   ("activeJobTimers", .int(Int64(activeJobTimers)))])),
-            ("config", configJSON),
-            ("jobs", .array(jobs.map { job in
-                .object([
-                    ("name", .string(job.name)),
-                    ("type", .string(job.type)),
-                    ("displayName", .string(job.displayName)),
-                    ("enabled", .bool(job.enabled)),
-                    ("schedule", job.schedule.map(JSONValue.string) ?? .null),
-                    ("running", .bool(job.running)),
-                    ("lastRun", job.lastRun.map { run in
-                        .object([("id", .int(run.id)), ("status", .string(run.status.rawValue)),
-                                 ("trigger", .string(run.trigger.rawValue)),
-                                 ("startedAt", .string(Timestamp.iso8601(run.startedAt))),
-                                 ("completedAt", .string(Timestamp.iso8601(run.completedAt))),
-                                 ("error", run.error.map(JSONValue.string) ?? .null)])
-                    } ?? .null),
-                    ("lastSuccess", job.lastSuccess.map { .string(Timestamp.iso8601($0)) } ?? .null),
-                    ("nextRun", job.nextRun.map { .string(Timestamp.iso8601($0)) } ?? .null),
-                ])
-            })),
-        ])
+    /// The file's bytes, written field by field into `buffer`'s memory (see
+    /// `JSONObjectWriter(reusing:)`): a tree of `JSONValue`s first was an array, and four date
+    /// strings, per job, and with 5,000 jobs rewriting the file took a core for tens of
+    /// milliseconds at the start of a burst of their runs.
+    public func bytes(reusing buffer: [UInt8] = []) -> [UInt8] {
+        var object = JSONObjectWriter(reusing: buffer)
+        object.field("pid", Int64(pid))
+        object.field("startedAt", startedAt)
+        object.field("updatedAt", updatedAt)
+        object.object("scheduler") { scheduler in
+            scheduler.field("isRunning", schedulerRunning)
+            scheduler.field("isInitialized", schedulerInitialized)
+            scheduler.field("activeJobTimers", Int64(activeJobTimers))
+        }
+        object.field("config", configJSON)
+        object.objects("jobs", jobs) { object, job in
+            object.field("name", job.name)
+            object.field("type", job.type)
+            object.field("displayName", job.displayName)
+            object.field("enabled", job.enabled)
+            object.field("schedule", job.schedule)
+            object.field("running", job.running)
+            object.object("lastRun", job.lastRun.map { run in
+                { (object: inout JSONObjectWriter) in
+                    object.field("id", run.id)
+                    object.field("status", run.status.rawValue)
+                    object.field("trigger", run.trigger.rawValue)
+                    object.field("startedAt", run.startedAt)
+                    object.field("completedAt", run.completedAt)
+                    object.field("error", run.error)
+                }
+            })
+            object.field("lastSuccess", job.lastSuccess)
+            object.field("nextRun", job.nextRun)
+        }
+        return object.finish(terminator: 0x0A)
     }
 }

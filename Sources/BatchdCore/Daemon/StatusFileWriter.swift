@@ -144,14 +144,11 @@ final class StatusFileWriter: Sendable {
     func write() async -> DaemonStatus {
         let generation = flushes.withLock { $0.requested }
         let status = await builder.build()
-        var bytes = buffer.withLock { stored in
+        let bytes = status.bytes(reusing: buffer.withLock { stored in
             var taken: [UInt8] = []
             swap(&taken, &stored)
             return taken
-        }
-        bytes.removeAll(keepingCapacity: true)
-        JSONWriter.write(status.json, to: &bytes)
-        bytes.append(0x0A)
+        })
         do {
             try AtomicFile.write(bytes, to: path, sync: false)
         } catch {

@@ -1,3 +1,5 @@
+import FoundationEssentials
+
 /// Where the fields of one JSON object go, in order: a value that lists its fields once, through
 /// this, can be both a `JSONValue` (`JSONPairs`) and bytes written straight (`JSONObjectWriter`).
 public protocol JSONFields {
@@ -34,6 +36,14 @@ public struct JSONObjectWriter: JSONFields {
         bytes.append(UInt8(ascii: "{"))
     }
 
+    /// Writes into `buffer`'s memory (emptied, its capacity kept): status.json is megabytes with
+    /// thousands of jobs, and a fresh buffer for each rewrite was that much in page faults.
+    public init(reusing buffer: [UInt8]) {
+        bytes = buffer
+        bytes.removeAll(keepingCapacity: true)
+        bytes.append(UInt8(ascii: "{"))
+    }
+
     private mutating func key(_ name: String) {
         if !empty { bytes.append(UInt8(ascii: ",")) }
         empty = false
@@ -60,6 +70,48 @@ public struct JSONObjectWriter: JSONFields {
     public mutating func field(_ name: String, _ value: JSONValue) {
         key(name)
         JSONWriter.write(value, to: &bytes)
+    }
+
+    /// A nested object, its fields written by `fill`, or `null` when `fill` is nil.
+    public mutating func object(_ name: String, _ fill: ((inout JSONObjectWriter) -> Void)?) {
+        key(name)
+        guard let fill else {
+            bytes.append(contentsOf: "null".utf8)
+            return
+        }
+        bytes.append(UInt8(ascii: "{"))
+        empty = true
+        fill(&self)
+        bytes.append(UInt8(ascii: "}"))
+        empty = false
+    }
+
+    /// An array of objects, one for each item, its fields written by `fill`.
+    public mutating func objects<Items: Sequence>(_ name: String, _ items: Items, _ fill: (inout JSONObjectWriter, Items.Element) -> Void) {
+        key(name)
+        bytes.append(UInt8(ascii: "["))
+        var first = true
+        for item in items {
+            if !first { bytes.append(UInt8(ascii: ",")) }
+            first = false
+            bytes.append(UInt8(ascii: "{"))
+            empty = true
+            fill(&self, item)
+            bytes.append(UInt8(ascii: "}"))
+        }
+        bytes.append(UInt8(ascii: "]"))
+        empty = false
+    }
+
+    public mutating func field(_ name: String, _ flag: Bool) {
+        key(name)
+        bytes.append(contentsOf: (flag ? "true" : "false").utf8)
+    }
+
+    /// A timestamp (`Timestamp.iso8601`), or `null`.
+    public mutating func field(_ name: String, _ date: Date?) {
+        key(name)
+        if let date { Timestamp.writeISO8601(date, to: &bytes) } else { bytes.append(contentsOf: "null".utf8) }
     }
 
     /// The object, closed, with `terminator` after it (a newline for a line of a file).

@@ -9,32 +9,59 @@ public enum Timestamp {
     /// several, and a status answer one per job.
     public static func iso8601(_ date: Date) -> String {
         let milliseconds = Int((date.timeIntervalSince1970 * 1000).rounded(.down))
-        let seconds = floorDivide(milliseconds, 1000)
-        let days = floorDivide(seconds, 86_400)
-        let secondOfDay = seconds - days * 86_400
-        let civil = CivilDate(dayNumber: days)
-        guard (0...9999).contains(civil.year) else {
-            return wallClock(seconds: seconds, separator: "T") + "." + pad(milliseconds - seconds * 1000, 3) + "Z"
-        }
+        guard let civil = fourDigitYear(milliseconds) else { return wideYear(milliseconds) }
         return String(unsafeUninitializedCapacity: 24) { buffer in
-            func put(_ value: Int, _ width: Int, at offset: Int) {
-                var rest = value
-                for position in stride(from: offset + width - 1, through: offset, by: -1) {
-                    buffer[position] = UInt8(48 + rest % 10)
-                    rest /= 10
-                }
-            }
-            put(civil.year, 4, at: 0)
-            put(civil.month, 2, at: 5)
-            put(civil.day, 2, at: 8)
-            put(secondOfDay / 3600, 2, at: 11)
-            put(secondOfDay % 3600 / 60, 2, at: 14)
-            put(secondOfDay % 60, 2, at: 17)
-            put(milliseconds - seconds * 1000, 3, at: 20)
-            (buffer[4], buffer[7], buffer[10], buffer[13], buffer[16], buffer[19], buffer[23]) =
-                (UInt8(ascii: "-"), UInt8(ascii: "-"), UInt8(ascii: "T"), UInt8(ascii: ":"), UInt8(ascii: ":"), UInt8(ascii: "."), UInt8(ascii: "Z"))
+            put(milliseconds, civil, into: buffer)
             return 24
         }
+    }
+
+    /// `iso8601(date)` appended to `bytes` as a JSON string, quotes included, without a
+    /// `String` in between: a status.json with thousands of jobs has four per job.
+    public static func writeISO8601(_ date: Date, to bytes: inout [UInt8]) {
+        let milliseconds = Int((date.timeIntervalSince1970 * 1000).rounded(.down))
+        guard let civil = fourDigitYear(milliseconds) else {
+            JSONWriter.writeString(wideYear(milliseconds), to: &bytes)
+            return
+        }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 26) { buffer in
+            buffer[0] = UInt8(ascii: "\"")
+            put(milliseconds, civil, into: UnsafeMutableBufferPointer(rebasing: buffer[1..<25]))
+            buffer[25] = UInt8(ascii: "\"")
+            bytes.append(contentsOf: buffer)
+        }
+    }
+
+    private static func fourDigitYear(_ milliseconds: Int) -> CivilDate? {
+        let civil = CivilDate(dayNumber: floorDivide(floorDivide(milliseconds, 1000), 86_400))
+        return (0...9999).contains(civil.year) ? civil : nil
+    }
+
+    private static func wideYear(_ milliseconds: Int) -> String {
+        let seconds = floorDivide(milliseconds, 1000)
+        return wallClock(seconds: seconds, separator: "T") + "." + pad(milliseconds - seconds * 1000, 3) + "Z"
+    }
+
+    /// The 24 bytes, digit by digit, into `buffer`.
+    private static func put(_ milliseconds: Int, _ civil: CivilDate, into buffer: UnsafeMutableBufferPointer<UInt8>) {
+        let seconds = floorDivide(milliseconds, 1000)
+        let secondOfDay = seconds - floorDivide(seconds, 86_400) * 86_400
+        func put(_ value: Int, _ width: Int, at offset: Int) {
+            var rest = value
+            for position in stride(from: offset + width - 1, through: offset, by: -1) {
+                buffer[position] = UInt8(48 + rest % 10)
+                rest /= 10
+            }
+        }
+        put(civil.year, 4, at: 0)
+        put(civil.month, 2, at: 5)
+        put(civil.day, 2, at: 8)
+        put(secondOfDay / 3600, 2, at: 11)
+        put(secondOfDay % 3600 / 60, 2, at: 14)
+        put(secondOfDay % 60, 2, at: 17)
+        put(milliseconds - seconds * 1000, 3, at: 20)
+        (buffer[4], buffer[7], buffer[10], buffer[13], buffer[16], buffer[19], buffer[23]) =
+            (UInt8(ascii: "-"), UInt8(ascii: "-"), UInt8(ascii: "T"), UInt8(ascii: ":"), UInt8(ascii: ":"), UInt8(ascii: "."), UInt8(ascii: "Z"))
     }
 
     /// `2026-11-30 04:00:00 +01:00` in `zone`.
