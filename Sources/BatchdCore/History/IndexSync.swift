@@ -8,8 +8,8 @@ import Glibc
 struct IndexSync {
     let index: JobIndex
     let file: String
-    /// The file, open for reading (the store's append descriptor), or -1: it is opened by path.
-    var fd: Int32 = -1
+    /// The file, open for reading: the store's append descriptor for it.
+    let fd: Int32
     let forceRebuild: Bool
     /// Index the file up to here (a line boundary) rather than to its end.
     var upTo: Int64?
@@ -21,14 +21,13 @@ struct IndexSync {
     }
 
     func run() throws(HistoryError) -> Outcome {
-        let size = upTo ?? (fd >= 0 ? LineScanner.size(of: fd) : LineScanner.size(of: file))
+        let size = upTo ?? LineScanner.size(of: fd)
         if forceRebuild { return try rebuild(size: size, reason: "rebuild requested") }
         guard let last = index.last else {
             if index.count > 0 { return try rebuild(size: size, reason: "the index did not match the file") }
             return size > 0 ? try rebuild(size: size, reason: "the index was missing") : Outcome()
         }
-        let lastRecord = fd >= 0 ? LineScanner.record(at: last, fd: fd) : LineScanner.record(at: last, in: file)
-        guard last.end <= size, lastRecord?.id == last.id else {
+        guard last.end <= size, LineScanner.record(at: last, fd: fd)?.id == last.id else {
             return try rebuild(size: size, reason: "the index did not match the file")
         }
         guard last.end < size else { return Outcome() }
@@ -93,13 +92,6 @@ enum LineScanner {
     }
 
     /// The record an entry points at, or nil when the bytes there are not that line.
-    static func record(at entry: JobIndex.Entry, in file: String) -> RunRecord? {
-        let fd = open(file, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        return record(at: entry, fd: fd)
-    }
-
     static func record(at entry: JobIndex.Entry, fd: Int32) -> RunRecord? {
         guard entry.length > 0, entry.length < 64 << 20 else { return nil }
         var bytes = [UInt8](repeating: 0, count: Int(entry.length))

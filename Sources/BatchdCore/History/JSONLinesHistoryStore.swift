@@ -27,8 +27,8 @@ public actor JSONLinesHistoryStore: HistoryStore {
     private let ids: RunIDAllocator?
     private let indexLock: Int32
     /// Open descriptors: a bounded number, the most recently used (see `DescriptorCache`).
-    private var appendFiles = DescriptorCache<AppendFile>(capacity: DescriptorBudget.filesPerKind)
-    private var indexes = DescriptorCache<JobIndex>(capacity: DescriptorBudget.filesPerKind)
+    private var appendFiles: DescriptorCache<AppendFile>
+    private var indexes: DescriptorCache<JobIndex>
     private var lastSuccessCache: [String: Date] = [:]
     /// Each job's latest run, as the owner last saw it. Lines another process appends
     /// (`batchd once` beside the daemon) are announced by the appender adding one byte to
@@ -86,8 +86,9 @@ public actor JSONLinesHistoryStore: HistoryStore {
         var recovery = Recovery()
         var newestID: Int64 = 0
         // The files the checks open stay open for the jobs' next runs (as many as the cache holds).
-        var opened = DescriptorCache<JobIndex>(capacity: DescriptorBudget.filesPerKind)
-        var openedFiles = DescriptorCache<AppendFile>(capacity: DescriptorBudget.filesPerKind)
+        let capacity = DescriptorBudget.filesPerKind
+        var opened = DescriptorCache<JobIndex>(capacity: capacity)
+        var openedFiles = DescriptorCache<AppendFile>(capacity: capacity)
         for job in Self.jobFiles(in: runsDirectory) {
             let path = "\(runsDirectory)/\(job).jsonl"
             if role == .owner {
